@@ -1,0 +1,117 @@
+//! Operator configuration: every flag is also an environment variable.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, ValueEnum};
+
+/// subnet-operator: runs Bittensor Subnets, Miners and Validators on Kubernetes.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "subnet-operator", version, about)]
+pub struct Config {
+    /// Namespace to watch; empty watches all namespaces.
+    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
+    pub watch_namespace: String,
+
+    /// Address for `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info,kube=warn")]
+    pub log_filter: String,
+
+    /// Take a Lease before acting, so only one replica writes to Kubernetes and the chain.
+    /// Disable only when exactly one operator process runs.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+
+    /// Name of the leader election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "subnet-operator-leader")]
+    pub lease_name: String,
+
+    /// Namespace of the leader election Lease (default: the operator's own namespace, from
+    /// `POD_NAMESPACE`, else `default`).
+    #[arg(long, env = "LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// Seconds a Lease is valid without renewal.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+
+    /// This replica's identity in the Lease (default: `POD_NAME`, else the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// Namespace the operator runs in.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+
+    /// Seconds between periodic re-reconciles of an unchanged resource (drift safety net).
+    #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
+    pub resync_seconds: u64,
+
+    /// Reconciles run in parallel per kind.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 8)]
+    pub concurrency: u16,
+}
+
+/// Log output format.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// The namespace of the leader Lease.
+    pub fn lease_namespace(&self) -> String {
+        self.lease_namespace
+            .clone()
+            .or_else(|| self.pod_namespace.clone())
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// This replica's identity for the Lease.
+    pub fn identity(&self) -> String {
+        self.identity.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| format!("subnet-operator-{}", std::process::id()))
+        })
+    }
+
+    /// The watched namespace, `None` for all.
+    pub fn namespace(&self) -> Option<&str> {
+        (!self.watch_namespace.is_empty()).then_some(self.watch_namespace.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_and_default() {
+        let c = Config::try_parse_from(["subnet-operator"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.namespace(), None);
+        assert!(c.leader_election);
+        let c = Config::try_parse_from([
+            "subnet-operator",
+            "--watch-namespace=miners",
+            "--leader-election=false",
+            "--log-format=json",
+            "--lease-namespace=ops",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.namespace(), Some("miners"));
+        assert!(!c.leader_election);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.lease_namespace(), "ops");
+    }
+}

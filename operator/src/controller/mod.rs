@@ -1,0 +1,405 @@
+//! The controllers: one per kind, sharing a [`Context`].
+//!
+//! Each reconcile follows the same steps: fetch what the resource references, validate (pure),
+//! compute the desired status (pure), and write only what differs. Writes use server-side apply
+//! with one field manager.
+
+pub mod fleet;
+pub mod status;
+pub mod subnet;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::error_boundary::InvalidObject;
+use kube::core::{ApiResource, DeserializeGuard, DynamicObject};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::runtime::{Controller, controller};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::crd::{Miner, Subnet, Validator};
+use crate::metrics::Metrics;
+
+/// Field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "subnet-operator";
+
+/// Label keys the operator puts on what it creates.
+pub mod labels {
+    /// `app.kubernetes.io/name`: always `subnet-operator`'s workload name (`miner`/`validator`).
+    pub const NAME: &str = "app.kubernetes.io/name";
+    /// `app.kubernetes.io/instance`: the owning resource's name.
+    pub const INSTANCE: &str = "app.kubernetes.io/instance";
+    /// `app.kubernetes.io/component`: `miner`, `validator`, `hotkey`, `localnet`.
+    pub const COMPONENT: &str = "app.kubernetes.io/component";
+    /// `app.kubernetes.io/managed-by`: `subnet-operator`.
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+    /// Value of [`MANAGED_BY`].
+    pub const MANAGER: &str = "subnet-operator";
+}
+
+/// Errors of a reconcile, named after the step that failed. The variant name is the metric
+/// label and the event reason.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the referenced Subnet failed (other than not found).
+    #[error("reading Subnet {name}: {source}")]
+    FetchSubnet {
+        /// Subnet name.
+        name: String,
+        /// API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Reading a referenced Secret failed (other than not found).
+    #[error("reading Secret {name}: {source}")]
+    FetchSecret {
+        /// Secret name.
+        name: String,
+        /// API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing status failed.
+    #[error("writing status: {0}")]
+    PatchStatus(#[source] kube::Error),
+    /// The object could not be read as this operator's type (schema drift or a bad object that
+    /// bypassed admission).
+    #[error("invalid object: {0}")]
+    InvalidObject(String),
+    /// The object has no namespace (all kinds are namespaced).
+    #[error("object has no namespace")]
+    MissingNamespace,
+    /// Serializing a value for the API failed.
+    #[error("serializing: {0}")]
+    Serialize(#[source] serde_json::Error),
+}
+
+impl Error {
+    /// Stable name of the variant, used as the metric label and event reason.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::FetchSubnet { .. } => "FetchSubnet",
+            Error::FetchSecret { .. } => "FetchSecret",
+            Error::PatchStatus(_) => "PatchStatus",
+            Error::InvalidObject(_) => "InvalidObject",
+            Error::MissingNamespace => "MissingNamespace",
+            Error::Serialize(_) => "Serialize",
+        }
+    }
+
+    /// Permanent errors are not retried until the object changes.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidObject(_) | Error::MissingNamespace | Error::Serialize(_)
+        )
+    }
+}
+
+/// Result of a reconcile.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shared state of all controllers.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Event recorder shared by all reconciles.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Period of the drift safety-net requeue.
+    pub resync: Duration,
+    /// Consecutive failures per object, for capped exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// Creates the shared context.
+    pub fn new(client: Client, metrics: Metrics, identity: &str, resync: Duration) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_string(),
+            instance: Some(identity.to_string()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            resync,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Publishes an event about `obj`; failures to publish are logged, not fatal.
+    pub async fn publish<K>(&self, obj: &K, type_: EventType, reason: &str, note: String)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let ev = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: "Reconcile".to_string(),
+            secondary: None,
+        };
+        self.metrics.wrote(&K::kind(&()), "event");
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not publish event");
+        }
+    }
+
+    /// Writes `status` of `obj` with server-side apply on the status subresource.
+    pub async fn apply_status<K, S>(&self, obj: &K, status: &S) -> Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + Debug
+            + DeserializeOwned,
+        S: Serialize,
+    {
+        let ns = obj.namespace().ok_or(Error::MissingNamespace)?;
+        let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
+        let body = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": serde_json::to_value(status).map_err(Error::Serialize)?,
+        });
+        self.metrics.wrote(&K::kind(&()), "status");
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(Error::PatchStatus)?;
+        Ok(())
+    }
+
+    fn backoff(&self, key: String) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key).or_insert(0);
+        *n = n.saturating_add(1);
+        backoff_delay(*n)
+    }
+
+    fn reset_backoff(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(key);
+    }
+}
+
+/// Reports an object that could not be read as its type (it bypassed admission, or the CRD
+/// changed): a Warning event and `Ready=False` with reason `InvalidObject`. Returns the error.
+pub(crate) async fn report_invalid<K>(ctx: &Context, invalid: &InvalidObject) -> Error
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+{
+    let kind = K::kind(&());
+    let err = Error::InvalidObject(invalid.error.clone());
+    ctx.metrics.failed(&kind, err.metric_label());
+    let (Some(ns), Some(name)) = (&invalid.metadata.namespace, &invalid.metadata.name) else {
+        return err;
+    };
+    let reference = ObjectReference {
+        api_version: Some(K::api_version(&()).to_string()),
+        kind: Some(kind.to_string()),
+        name: Some(name.clone()),
+        namespace: Some(ns.clone()),
+        uid: invalid.metadata.uid.clone(),
+        resource_version: invalid.metadata.resource_version.clone(),
+        ..Default::default()
+    };
+    let message = format!("cannot read this {kind}: {}", invalid.error);
+    let ev = Event {
+        type_: EventType::Warning,
+        reason: "InvalidObject".to_string(),
+        note: Some(message.clone()),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    ctx.metrics.wrote(&kind, "event");
+    if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
+        tracing::warn!(error = %e, "could not publish event");
+    }
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), ns, &ApiResource::erase::<K>(&()));
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": kind,
+        "status": {
+            "observedGeneration": invalid.metadata.generation,
+            "conditions": [{
+                "type": "Ready",
+                "status": "False",
+                "reason": "InvalidObject",
+                "message": message,
+                "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+                "observedGeneration": invalid.metadata.generation,
+            }],
+        },
+    });
+    ctx.metrics.wrote(&kind, "status");
+    if let Err(e) = api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not write status of an invalid object");
+    }
+    err
+}
+
+/// Capped exponential backoff: 5 s, 10 s, 20 s, … up to 5 minutes.
+pub fn backoff_delay(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(6);
+    Duration::from_secs((5u64 << exp).min(300))
+}
+
+fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+/// What every reconcile does on its way out: metrics and backoff bookkeeping.
+pub(crate) fn finish<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    started: std::time::Instant,
+    result: &Result<Action>,
+) {
+    let kind = K::kind(&());
+    ctx.metrics.reconciled(&kind, started.elapsed());
+    match result {
+        Ok(_) => ctx.reset_backoff(&object_key(obj)),
+        Err(e) => ctx.metrics.failed(&kind, e.metric_label()),
+    }
+}
+
+/// Error policy shared by the controllers: permanent errors wait for a change; transient errors
+/// retry with capped exponential backoff.
+pub(crate) fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: &K,
+    error: &Error,
+    ctx: &Context,
+) -> Action {
+    if error.is_permanent() {
+        tracing::warn!(error = %error, "permanent reconcile error; waiting for a change");
+        return Action::await_change();
+    }
+    let delay = ctx.backoff(object_key(obj));
+    tracing::warn!(error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Runs the three controllers until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) {
+    let client = ctx.client.clone();
+    let ns = namespace.as_deref();
+    let subnets: Api<Subnet> = api(&client, ns);
+    let cfg = controller::Config::default().concurrency(concurrency);
+
+    let subnet_ctl = Controller::new(
+        api::<DeserializeGuard<Subnet>>(&client, ns),
+        watcher::Config::default(),
+    )
+    .with_config(cfg.clone())
+    .graceful_shutdown_on(shutdown.clone())
+    .run(subnet::reconcile, subnet::error_policy, ctx.clone())
+    .for_each(|r| async move { log_result("Subnet", r) });
+
+    let miner_ctl = fleet::controller::<Miner>(&client, ns, subnets.clone())
+        .with_config(cfg.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            fleet::reconcile::<Miner>,
+            fleet::error_policy::<Miner>,
+            ctx.clone(),
+        )
+        .for_each(|r| async move { log_result("Miner", r) });
+
+    let validator_ctl = fleet::controller::<Validator>(&client, ns, subnets)
+        .with_config(cfg)
+        .graceful_shutdown_on(shutdown)
+        .run(
+            fleet::reconcile::<Validator>,
+            fleet::error_policy::<Validator>,
+            ctx,
+        )
+        .for_each(|r| async move { log_result("Validator", r) });
+
+    tokio::join!(subnet_ctl, miner_ctl, validator_ctl);
+}
+
+fn log_result<K: Resource, E: std::fmt::Display, Q: std::fmt::Display>(
+    kind: &str,
+    r: std::result::Result<(ObjectRef<K>, Action), controller::Error<E, Q>>,
+) where
+    K::DynamicType: Debug,
+{
+    match r {
+        Ok((o, _)) => tracing::debug!(kind, object = %o.name, "reconciled"),
+        Err(controller::Error::ReconcilerFailed(e, o)) => {
+            tracing::debug!(kind, object = %o.name, error = %e, "reconcile failed")
+        }
+        Err(e) => tracing::warn!(kind, error = %e, "controller error"),
+    }
+}
+
+/// An API handle for `K` in `namespace`, or across all namespaces.
+pub fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_delay(1), Duration::from_secs(5));
+        assert_eq!(backoff_delay(2), Duration::from_secs(10));
+        assert_eq!(backoff_delay(4), Duration::from_secs(40));
+        assert_eq!(backoff_delay(7), Duration::from_secs(300));
+        assert_eq!(backoff_delay(100), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn permanent_errors_are_classified() {
+        assert!(Error::InvalidObject("x".into()).is_permanent());
+        assert!(!Error::PatchStatus(kube::Error::LinesCodecMaxLineLengthExceeded).is_permanent());
+        assert_eq!(
+            Error::PatchStatus(kube::Error::LinesCodecMaxLineLengthExceeded).metric_label(),
+            "PatchStatus"
+        );
+    }
+}

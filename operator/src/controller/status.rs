@@ -1,0 +1,223 @@
+//! Pure status computation: what the operator observed → the status to write.
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::validate::Problem;
+use crate::crd::common::rao_to_tao;
+use crate::crd::conditions::{NewCondition, set_condition, types};
+use crate::crd::fleet::{FleetSpec, FleetStatus};
+use crate::crd::subnet::{SubnetSpec, SubnetStatus};
+
+/// Reason of `Ready=False` once references resolve but no replica runs yet.
+pub const REASON_NO_REPLICAS: &str = "ReplicasNotManaged";
+
+/// The label selector of a fleet's pods (for the scale subresource).
+pub fn fleet_selector(instance: &str, component: &str) -> String {
+    format!(
+        "{}={instance},{}={component}",
+        super::labels::INSTANCE,
+        super::labels::COMPONENT
+    )
+}
+
+/// What a fleet reconcile observed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetObservation {
+    /// The first problem found, if any.
+    pub problem: Option<Problem>,
+    /// The referenced Subnet's status, if it exists.
+    pub subnet: Option<SubnetStatus>,
+}
+
+/// Computes a fleet's status from the previous one. Conditions keep their
+/// `lastTransitionTime` while their status is unchanged, so an unchanged world yields an equal
+/// status (and no write).
+pub fn fleet(
+    previous: Option<&FleetStatus>,
+    spec: &FleetSpec,
+    generation: Option<i64>,
+    selector: String,
+    observed: &FleetObservation,
+    now: Timestamp,
+) -> FleetStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    status.observed_generation = generation;
+    status.selector = Some(selector);
+    status.gpus = spec
+        .gpu
+        .as_ref()
+        .map(|g| i64::from(g.count) * i64::from(spec.replicas.max(0)))
+        .unwrap_or(0);
+    status.registration_price_tao = observed
+        .subnet
+        .as_ref()
+        .and_then(|s| s.registration_price_tao.clone());
+    let ready = match &observed.problem {
+        Some(p) => NewCondition {
+            type_: types::READY,
+            status: false,
+            reason: p.reason(),
+            message: p.to_string(),
+        },
+        None => NewCondition {
+            type_: types::READY,
+            status: spec.replicas == 0,
+            reason: if spec.replicas == 0 {
+                "ScaledToZero"
+            } else {
+                REASON_NO_REPLICAS
+            },
+            message: if spec.replicas == 0 {
+                "no replicas requested".to_string()
+            } else {
+                "references resolved; this operator version does not run replicas yet".to_string()
+            },
+        },
+    };
+    set_condition(&mut status.conditions, ready, generation, now);
+    status
+}
+
+/// Computes a Subnet's status from the previous one.
+pub fn subnet(
+    previous: Option<&SubnetStatus>,
+    spec: &SubnetSpec,
+    generation: Option<i64>,
+    problem: Option<&Problem>,
+    now: Timestamp,
+) -> SubnetStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    status.observed_generation = generation;
+    if spec.netuid.is_some() {
+        status.netuid = spec.netuid;
+    }
+    if let Some(p) = status.registration_price_rao {
+        status.registration_price_tao = Some(rao_to_tao(p));
+    }
+    let ready = match problem {
+        Some(p) => NewCondition {
+            type_: types::READY,
+            status: false,
+            reason: p.reason(),
+            message: p.to_string(),
+        },
+        None => NewCondition {
+            type_: types::READY,
+            status: false,
+            reason: "ChainNotConnected",
+            message: "spec is valid; this operator version does not connect to chains yet"
+                .to_string(),
+        },
+    };
+    set_condition(&mut status.conditions, ready, generation, now);
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::Miner;
+    use crate::crd::conditions::find;
+
+    fn spec() -> FleetSpec {
+        let m: Miner = serde_yaml::from_str(
+            r#"
+apiVersion: subnet-operator.io/v1alpha1
+kind: Miner
+metadata: {name: m, namespace: ns}
+spec:
+  subnetRef: {name: sn}
+  replicas: 3
+  wallet: {coldkeyPub: {ss58: 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY}}
+  template: {image: miner:1}
+  gpu: {count: 2}
+"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        m.spec.fleet
+    }
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn missing_subnet_makes_ready_false_with_reason() {
+        let obs = FleetObservation {
+            problem: Some(Problem::SubnetNotFound("sn".into())),
+            subnet: None,
+        };
+        let s = fleet(
+            None,
+            &spec(),
+            Some(4),
+            fleet_selector("m", "miner"),
+            &obs,
+            t(10),
+        );
+        let ready = find(&s.conditions, "Ready")
+            .cloned()
+            .expect("Ready condition");
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.reason, "SubnetNotFound");
+        assert_eq!(ready.message, "Subnet sn not found in this namespace");
+        assert_eq!(s.observed_generation, Some(4));
+        assert_eq!(s.gpus, 6);
+        assert_eq!(
+            s.selector.as_deref(),
+            Some("app.kubernetes.io/instance=m,app.kubernetes.io/component=miner")
+        );
+    }
+
+    #[test]
+    fn same_observation_gives_an_equal_status() {
+        let obs = FleetObservation {
+            problem: Some(Problem::SubnetNotFound("sn".into())),
+            subnet: None,
+        };
+        let sel = || fleet_selector("m", "miner");
+        let first = fleet(None, &spec(), Some(1), sel(), &obs, t(10));
+        let second = fleet(Some(&first), &spec(), Some(1), sel(), &obs, t(99));
+        assert_eq!(first, second, "nothing changed, so nothing must be written");
+    }
+
+    #[test]
+    fn resolving_the_problem_flips_the_reason_and_keeps_honest_status() {
+        let bad = FleetObservation {
+            problem: Some(Problem::SubnetNotFound("sn".into())),
+            subnet: None,
+        };
+        let first = fleet(
+            None,
+            &spec(),
+            Some(1),
+            fleet_selector("m", "miner"),
+            &bad,
+            t(10),
+        );
+        let good = FleetObservation {
+            problem: None,
+            subnet: Some(SubnetStatus {
+                registration_price_tao: Some("0.1".into()),
+                ..Default::default()
+            }),
+        };
+        let second = fleet(
+            Some(&first),
+            &spec(),
+            Some(1),
+            fleet_selector("m", "miner"),
+            &good,
+            t(20),
+        );
+        let ready = find(&second.conditions, "Ready")
+            .cloned()
+            .expect("Ready condition");
+        assert_eq!(ready.reason, REASON_NO_REPLICAS);
+        assert_eq!(ready.status, "False");
+        // Status False → False: the transition time stays.
+        assert_eq!(ready.last_transition_time.0, t(10));
+        assert_eq!(second.registration_price_tao.as_deref(), Some("0.1"));
+        assert_eq!(second.replicas, 0, "no replica exists yet");
+    }
+}

@@ -1,0 +1,64 @@
+//! The Subnet controller.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+
+use super::fleet::announce_ready_change;
+use super::{Context, Error, Result, status, validate};
+use crate::crd::Subnet;
+
+/// Reconciles one Subnet.
+pub async fn reconcile(guard: Arc<DeserializeGuard<Subnet>>, ctx: Arc<Context>) -> Result<Action> {
+    let subnet = match &guard.0 {
+        Ok(s) => s,
+        Err(invalid) => return Err(super::report_invalid::<Subnet>(&ctx, invalid).await),
+    };
+    let started = Instant::now();
+    let result = reconcile_subnet(subnet, &ctx).await;
+    super::finish(&ctx, subnet, started, &result);
+    result
+}
+
+#[tracing::instrument(skip_all, fields(name = %subnet.name_any(), namespace = subnet.namespace().unwrap_or_default()))]
+async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
+    let problem = validate::subnet(&subnet.spec).err();
+    let desired = status::subnet(
+        subnet.status.as_ref(),
+        &subnet.spec,
+        subnet.metadata.generation,
+        problem.as_ref(),
+        Timestamp::now(),
+    );
+    if subnet.status.as_ref() != Some(&desired) {
+        ctx.apply_status(subnet, &desired).await?;
+    }
+    announce_ready_change(
+        ctx,
+        subnet,
+        subnet.status.as_ref().map(|s| &s.conditions[..]),
+        &desired.conditions,
+    )
+    .await;
+    Ok(if problem.is_some() {
+        Action::await_change()
+    } else {
+        Action::requeue(ctx.resync)
+    })
+}
+
+/// Error policy of the Subnet controller.
+pub fn error_policy(
+    guard: Arc<DeserializeGuard<Subnet>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    match &guard.0 {
+        Ok(obj) => super::error_policy(obj, error, &ctx),
+        Err(_) => Action::await_change(),
+    }
+}

@@ -1,0 +1,172 @@
+//! Types shared by the three kinds: references, TAO amounts, conditions.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// Regular expression for an amount of TAO written as a decimal string with at most 9 decimals
+/// (1 TAO = 10^9 rao), e.g. `"0.5"` or `"1000"`. Strings avoid floating point in the API.
+pub const TAO_PATTERN: &str = r"^[0-9]{1,12}(\.[0-9]{1,9})?$";
+
+/// Regular expression for an SS58 address with the generic Substrate prefix 42 (starts with `5`).
+pub const SS58_PATTERN: &str = r"^5[1-9A-HJ-NP-Za-km-z]{47}$";
+
+/// Regular expression for a duration such as `30m`, `24h`, `7d` or `1h30m`.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(s|m|h|d))+$";
+
+/// Rao per TAO.
+pub const RAO_PER_TAO: u64 = 1_000_000_000;
+
+/// A reference to an object of a known kind in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalObjectRef {
+    /// Name of the object, in the namespace of the referring resource.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// A key of a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret, in the namespace of the referring resource.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key inside the Secret's `data`. Each kind documents its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl SecretKeyRef {
+    /// The key to read, falling back to `default` when none is set.
+    pub fn key_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.key.as_deref().unwrap_or(default)
+    }
+}
+
+/// Converts a TAO amount string (validated by [`TAO_PATTERN`]) to rao without floating point.
+///
+/// Returns `None` for anything that is not a non-negative decimal with at most 9 decimals or
+/// that overflows `u64`.
+pub fn tao_to_rao(tao: &str) -> Option<u64> {
+    let (whole, frac) = match tao.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (tao, ""),
+    };
+    if whole.is_empty()
+        || frac.len() > 9
+        || (tao.contains('.') && frac.is_empty())
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let frac_rao: u64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().ok()?
+    };
+    whole.checked_mul(RAO_PER_TAO)?.checked_add(frac_rao)
+}
+
+/// Formats rao as a TAO decimal string with trailing zeros removed (`1500000000` → `"1.5"`).
+pub fn rao_to_tao(rao: u64) -> String {
+    let whole = rao / RAO_PER_TAO;
+    let frac = rao % RAO_PER_TAO;
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let frac = format!("{frac:09}");
+    format!("{whole}.{}", frac.trim_end_matches('0'))
+}
+
+/// Parses a duration written as in [`DURATION_PATTERN`] (`30m`, `24h`, `7d`, `1h30m`) to seconds.
+pub fn parse_duration_secs(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(total)
+}
+
+/// Schema for `conditions`: a list of `meta/v1 Condition` keyed by `type`, so server-side apply
+/// merges conditions by type.
+pub fn conditions_schema(generator: &mut SchemaGenerator) -> Schema {
+    let item = generator.subschema_for::<Condition>();
+    json_schema!({
+        "description": "Conditions of the resource, one per type (Kubernetes meta/v1 Condition).",
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": item,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tao_round_trips_through_rao() {
+        assert_eq!(tao_to_rao("1"), Some(1_000_000_000));
+        assert_eq!(tao_to_rao("0.5"), Some(500_000_000));
+        assert_eq!(tao_to_rao("0.000000001"), Some(1));
+        assert_eq!(tao_to_rao("12.345"), Some(12_345_000_000));
+        assert_eq!(rao_to_tao(1_500_000_000), "1.5");
+        assert_eq!(rao_to_tao(1), "0.000000001");
+        assert_eq!(rao_to_tao(0), "0");
+        for s in ["0.1", "1000", "3.14159", "0.000000123"] {
+            assert_eq!(rao_to_tao(tao_to_rao(s).unwrap_or_default()), s);
+        }
+    }
+
+    #[test]
+    fn bad_tao_amounts_are_rejected() {
+        for s in [
+            "",
+            ".5",
+            "1.",
+            "-1",
+            "1e9",
+            "0.0000000001",
+            "abc",
+            "1.2.3",
+            "99999999999999999999",
+        ] {
+            assert_eq!(tao_to_rao(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration_secs("30m"), Some(1800));
+        assert_eq!(parse_duration_secs("24h"), Some(86_400));
+        assert_eq!(parse_duration_secs("7d"), Some(604_800));
+        assert_eq!(parse_duration_secs("1h30m"), Some(5400));
+        for bad in ["", "h", "10", "5w", "1.5h"] {
+            assert_eq!(parse_duration_secs(bad), None, "{bad:?}");
+        }
+    }
+}
