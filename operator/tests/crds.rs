@@ -181,3 +181,38 @@ fn valid_samples_pass_cel_and_deserialize() {
         assert!(typed.is_ok(), "{}: {typed:?}", s.name);
     }
 }
+
+#[test]
+fn manifest_samples_pass_cel_and_deserialize() {
+    let dir = format!("{}/../manifests/samples", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v: Value =
+                serde::Deserialize::deserialize(doc).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            let kind = v
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if !["Subnet", "Miner", "Validator"].contains(&kind.as_str()) {
+                continue;
+            }
+            seen += 1;
+            let errors = match Validator::new().validate(&schema_of(&kind), &v, None) {
+                Ok(()) => vec![],
+                Err(e) => e.as_slice().iter().map(|e| e.message.clone()).collect(),
+            };
+            assert!(errors.is_empty(), "{path:?}: {errors:?}");
+            let typed = match kind.as_str() {
+                "Subnet" => serde_json::from_value::<Subnet>(v).map(|_| ()),
+                "Miner" => serde_json::from_value::<Miner>(v).map(|_| ()),
+                _ => serde_json::from_value::<ValidatorKind>(v).map(|_| ()),
+            };
+            assert!(typed.is_ok(), "{path:?}: {typed:?}");
+        }
+    }
+    assert!(seen >= 3, "only {seen} samples in {dir}");
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The main job (`make demo`) on a machine without Docker: a local control plane with KWOK GPU
+# nodes, the CRDs, the operator (built from this tree) and the samples, then what the operator
+# reports. It shows only what this version really does.
+#
+#   make demo                 # leaves the cluster and operator running to explore
+#   e2e/cluster.sh down       # stops everything
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '\n== %s\n' "$*" >&2; }
+
+log "building the operator"
+cargo build -p subnet-operator --bins
+
+log "starting the local control plane (first run builds Kubernetes from source; see README)"
+e2e/cluster.sh up
+eval "$(e2e/cluster.sh env)"
+state=$(e2e/cluster.sh state-dir)
+
+log "installing the CRDs"
+kubectl apply --server-side -f crds/
+kubectl wait --for=condition=Established crd/subnets.subnet-operator.io crd/miners.subnet-operator.io crd/validators.subnet-operator.io --timeout=60s
+
+log "starting the operator (log: $state/operator.log)"
+KUBECONFIG="$SUBNET_OPERATOR_E2E_KUBECONFIG" POD_NAMESPACE=default \
+  setsid target/debug/subnet-operator --metrics-addr 127.0.0.1:18080 >"$state/operator.log" 2>&1 &
+echo "subnet-operator $!" >>"$state/pids"
+
+log "applying manifests/samples"
+kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n demo apply -f manifests/samples/
+
+log "waiting for the operator to report"
+for _ in $(seq 1 60); do
+  n=$(kubectl -n demo get miners,validators -o jsonpath='{range .items[*]}{.status.observedGeneration}{"\n"}{end}' | grep -c . || true)
+  [ "$n" -ge 2 ] && break
+  sleep 1
+done
+
+kubectl -n demo get subnets,miners,validators -o wide
+log "conditions"
+kubectl -n demo get subnets,miners,validators \
+  -o custom-columns='KIND:.kind,NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message'
+log "nodes (KWOK, with GPU capacity)"
+kubectl get nodes -L nvidia.com/gpu.product -o custom-columns='NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu,MIG:.status.allocatable.nvidia\.com/mig-3g\.20gb,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product'
+cat <<MSG
+
+What you see is all this version does: it validates Subnets, Miners and Validators at admission,
+resolves what they reference (Subnet, Secrets) into conditions and events, and serves metrics at
+http://127.0.0.1:18080/metrics. It does not yet connect to a chain, register hotkeys or run
+miner pods: those land with the chain, keys and workloads issues (see README, "Status").
+
+Explore:  eval "\$(e2e/cluster.sh env)"; kubectl -n demo describe miner h100-fleet
+Stop:     e2e/cluster.sh down
+MSG

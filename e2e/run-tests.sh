@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: the unit tests, then the cluster tests against a real local control plane
+# (etcd, kube-apiserver, controller-manager, scheduler, KWOK GPU nodes) started here and always
+# torn down. This is `make test`, and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t0=$(date +%s)
+log() { printf '[run-tests %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+log "building the control plane binaries (cached under ~/.cache/subnet-operator)"
+e2e/tools/build-bins.sh >/dev/null
+log "building the workspace and its tests"
+cargo test --workspace --no-run
+
+log "starting the local control plane"
+trap 'e2e/cluster.sh down' EXIT
+e2e/cluster.sh up
+eval "$(e2e/cluster.sh env)"
+export E2E_REQUIRED=1
+log "unit and cluster tests"
+# Cluster tests mostly wait on the control plane: more threads than cores is fine.
+RUST_TEST_THREADS=${RUST_TEST_THREADS:-6} cargo test --workspace
+log "all tests passed in $(( $(date +%s) - t0 ))s"

@@ -1,0 +1,326 @@
+//! Test harness for the cluster tests: a `kube::Client` for the local control plane started by
+//! `e2e/cluster.sh up`, a temporary namespace per test, the CRDs, and the operator as a process.
+//!
+//! The cluster is found through `SUBNET_OPERATOR_E2E_KUBECONFIG` (set by
+//! `eval "$(e2e/cluster.sh env)"`), never through `KUBECONFIG`, so a test can never touch a
+//! cluster it did not start. Without it, cluster tests skip loudly; with `E2E_REQUIRED=1`
+//! (set by `make test` and CI) they fail instead.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// Environment variable holding the test cluster's kubeconfig path.
+pub const KUBECONFIG_ENV: &str = "SUBNET_OPERATOR_E2E_KUBECONFIG";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The test cluster's kubeconfig, or `None` (after saying so loudly) when no cluster is up.
+/// Panics instead when `E2E_REQUIRED=1`.
+pub fn kubeconfig_path() -> Option<PathBuf> {
+    match std::env::var_os(KUBECONFIG_ENV) {
+        Some(p) if Path::new(&p).exists() => Some(PathBuf::from(p)),
+        _ => {
+            let msg = format!(
+                "SKIPPED: no local control plane ({KUBECONFIG_ENV} unset). Run `make test`, or \
+                 `e2e/cluster.sh up && eval \"$(e2e/cluster.sh env)\"` first."
+            );
+            if std::env::var("E2E_REQUIRED").as_deref() == Ok("1") {
+                panic!("{msg} (E2E_REQUIRED=1, so this is a failure)");
+            }
+            eprintln!("{msg}");
+            None
+        }
+    }
+}
+
+/// A client for the test cluster, or `None` when no cluster is up (see [`kubeconfig_path`]).
+pub async fn client() -> Option<Client> {
+    let path = kubeconfig_path()?;
+    match client_from(&path).await {
+        Ok(c) => Some(c),
+        Err(e) => panic!(
+            "cannot connect to the test cluster ({}): {e:#}",
+            path.display()
+        ),
+    }
+}
+
+async fn client_from(path: &Path) -> Result<Client> {
+    let kc = Kubeconfig::read_from(path)?;
+    let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    Ok(Client::try_from(cfg)?)
+}
+
+/// A namespace that exists for one test and is deleted when dropped.
+pub struct TempNamespace {
+    /// Its name.
+    pub name: String,
+    kubeconfig: PathBuf,
+}
+
+impl TempNamespace {
+    /// Creates `<prefix>-<random>`.
+    pub async fn new(client: &Client, prefix: &str) -> Result<Self> {
+        let kubeconfig = kubeconfig_path().context("no test cluster")?;
+        let suffix: u32 =
+            std::process::id() ^ (Instant::now().elapsed().subsec_nanos()) ^ rand_u32();
+        let name = format!("{prefix}-{:08x}", suffix);
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"e2e.subnet-operator.io/test": prefix}},
+        }))?;
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .with_context(|| format!("creating namespace {name}"))?;
+        // The ServiceAccount admission plugin needs the default ServiceAccount before pods.
+        let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(client.clone(), &name);
+        wait_until(Duration::from_secs(30), || async {
+            Ok(sas.get_opt("default").await?.is_some())
+        })
+        .await
+        .context("default ServiceAccount")?;
+        Ok(Self { name, kubeconfig })
+    }
+}
+
+impl Drop for TempNamespace {
+    fn drop(&mut self) {
+        if std::env::var("E2E_KEEP_NAMESPACES").as_deref() == Ok("1") {
+            eprintln!("keeping namespace {}", self.name);
+            return;
+        }
+        // Drop cannot await, and a client is bound to its runtime: delete from a fresh one.
+        let name = self.name.clone();
+        let kubeconfig = self.kubeconfig.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok(c) = client_from(&kubeconfig).await {
+                        let _ = Api::<Namespace>::all(c)
+                            .delete(&name, &DeleteParams::background())
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .elapsed()
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+    );
+    h.finish() as u32
+}
+
+/// Polls `f` every 250 ms until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut f: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if Instant::now() > deadline {
+            match last_err {
+                Some(e) => bail!("timed out after {timeout:?}; last error: {e:#}"),
+                None => bail!("timed out after {timeout:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Installs the CRDs from `crds/` (server-side apply) and waits until they are established.
+pub async fn install_crds(client: &Client) -> Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for file in ["subnet.yaml", "miner.yaml", "validator.yaml"] {
+        let path = repo_root().join("crds").join(file);
+        let crd: CustomResourceDefinition = serde_yaml::from_str(
+            &std::fs::read_to_string(&path).with_context(|| path.display().to_string())?,
+        )?;
+        let name = crd.metadata.name.clone().context("CRD without name")?;
+        api.patch(
+            &name,
+            &PatchParams::apply("subnet-operator-e2e").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("applying {file}"))?;
+        wait_until(Duration::from_secs(30), || async {
+            let c = api.get(&name).await?;
+            Ok(c.status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True"))
+        })
+        .await
+        .with_context(|| format!("waiting for {name} to be established"))?;
+    }
+    Ok(())
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The operator binary, built by `cargo build` (run-tests.sh builds the workspace first).
+pub fn operator_binary() -> Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let bin = target.join("debug").join("subnet-operator");
+    if !bin.exists() {
+        bail!(
+            "{} is missing: run `cargo build -p subnet-operator` first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// The operator running as a process against the test cluster; killed when dropped.
+pub struct OperatorProcess {
+    child: Child,
+    /// Where its `/metrics`, `/healthz` and `/readyz` are served.
+    pub metrics_addr: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl OperatorProcess {
+    /// Starts the operator watching `namespace`, with its leader Lease in the same namespace.
+    /// `extra` adds environment variables.
+    pub fn start(namespace: &str, identity: &str, extra: &[(&str, &str)]) -> Result<Self> {
+        let kubeconfig = kubeconfig_path().context("no test cluster")?;
+        let port = free_port()?;
+        let metrics_addr = format!("127.0.0.1:{port}");
+        let log = std::env::temp_dir().join(format!("subnet-operator-{namespace}-{identity}.log"));
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(operator_binary()?);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", &kubeconfig)
+            .env("WATCH_NAMESPACE", namespace)
+            .env("LEASE_NAMESPACE", namespace)
+            .env("LEASE_DURATION_SECONDS", "6")
+            .env("POD_NAME", identity)
+            .env("METRICS_ADDR", &metrics_addr)
+            .env("RUST_LOG", "info,subnet_operator=debug,kube=warn")
+            .stdout(Stdio::from(out.try_clone()?))
+            .stderr(Stdio::from(out));
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().context("starting the operator")?;
+        Ok(Self {
+            child,
+            metrics_addr,
+            log,
+        })
+    }
+
+    /// GETs a path from the operator's HTTP server; returns (status code, body).
+    pub async fn get(&self, path: &str) -> Result<(u16, String)> {
+        http_get(&self.metrics_addr, path).await
+    }
+
+    /// The operator's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGKILL and waits for the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for a clean exit; returns the exit code.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<Option<i32>> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait()? {
+                return Ok(s.code());
+            }
+            if Instant::now() > deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A minimal HTTP/1.1 GET over loopback (no TLS), enough for `/metrics` and health checks.
+pub async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("bad HTTP response")?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// Runs `kubectl` (the one `e2e/cluster.sh env` puts first on PATH) against the test cluster.
+pub fn kubectl(args: &[&str]) -> Result<std::process::Output> {
+    let kubeconfig = kubeconfig_path().context("no test cluster")?;
+    Ok(Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()?)
+}
