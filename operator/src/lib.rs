@@ -8,6 +8,7 @@ pub mod config;
 pub mod controller;
 pub mod crd;
 pub mod http;
+pub mod keys;
 pub mod leader;
 pub mod metrics;
 pub mod telemetry;
