@@ -9,6 +9,9 @@ log() { printf '[run-tests %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 log "building the control plane binaries (cached under ~/.cache/subnet-operator)"
 e2e/tools/build-bins.sh >/dev/null
+log "preparing the bittensor SDK venv (cached under ~/.cache/subnet-operator)"
+SUBNET_OPERATOR_PYTHON=$(e2e/tools/python-venv.sh | tail -n1)
+export SUBNET_OPERATOR_PYTHON
 log "building the workspace and its tests"
 cargo test --workspace --no-run
 
@@ -19,5 +22,8 @@ eval "$(e2e/cluster.sh env)"
 export E2E_REQUIRED=1
 log "unit and cluster tests"
 # Cluster tests mostly wait on the control plane: more threads than cores is fine.
+rm -rf target/e2e-logs
 RUST_TEST_THREADS=${RUST_TEST_THREADS:-6} cargo test --workspace
+log "secret scan over the run's operator logs and events"
+cargo test -p e2e --test log_scan -- --ignored
 log "all tests passed in $(( $(date +%s) - t0 ))s"

@@ -66,7 +66,19 @@ async fn client_from(path: &Path) -> Result<Client> {
     Ok(Client::try_from(cfg)?)
 }
 
-/// A namespace that exists for one test and is deleted when dropped.
+/// Where the cluster tests leave what the secret scan reads afterwards: operator logs and the
+/// events of every test namespace (`target/e2e-logs/`).
+pub fn artifacts_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let dir = target.join("e2e-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A namespace that exists for one test and is deleted when dropped (its events are saved to
+/// [`artifacts_dir`] first).
 pub struct TempNamespace {
     /// Its name.
     pub name: String,
@@ -116,6 +128,14 @@ impl Drop for TempNamespace {
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(c) = client_from(&kubeconfig).await {
+                        let events: Api<k8s_openapi::api::core::v1::Event> =
+                            Api::namespaced(c.clone(), &name);
+                        if let Ok(list) = events.list(&Default::default()).await {
+                            let _ = std::fs::write(
+                                artifacts_dir().join(format!("events-{name}.json")),
+                                serde_json::to_string_pretty(&list.items).unwrap_or_default(),
+                            );
+                        }
                         let _ = Api::<Namespace>::all(c)
                             .delete(&name, &DeleteParams::background())
                             .await;
@@ -229,7 +249,7 @@ impl OperatorProcess {
         let kubeconfig = kubeconfig_path().context("no test cluster")?;
         let port = free_port()?;
         let metrics_addr = format!("127.0.0.1:{port}");
-        let log = std::env::temp_dir().join(format!("subnet-operator-{namespace}-{identity}.log"));
+        let log = artifacts_dir().join(format!("operator-{namespace}-{identity}.log"));
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(operator_binary()?);
         cmd.env_clear()
@@ -323,4 +343,36 @@ pub fn kubectl(args: &[&str]) -> Result<std::process::Output> {
         .env("KUBECONFIG", kubeconfig)
         .args(args)
         .output()?)
+}
+
+/// The Python with the pinned bittensor SDKs (`SUBNET_OPERATOR_PYTHON`, set by run-tests.sh from
+/// `e2e/tools/python-venv.sh`), or `None` after saying so loudly; panics under `E2E_REQUIRED=1`.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("SUBNET_OPERATOR_PYTHON") {
+        Some(p) if Path::new(&p).exists() => Some(PathBuf::from(p)),
+        _ => {
+            let msg = "SKIPPED: no bittensor SDK venv (SUBNET_OPERATOR_PYTHON unset). Run \
+                       `make test`, or `export SUBNET_OPERATOR_PYTHON=$(e2e/tools/python-venv.sh)`.";
+            if std::env::var("E2E_REQUIRED").as_deref() == Ok("1") {
+                panic!("{msg} (E2E_REQUIRED=1, so this is a failure)");
+            }
+            eprintln!("{msg}");
+            None
+        }
+    }
+}
+
+/// Runs `e2e/python/wallet_tool.py` with the SDK venv; returns its JSON output.
+pub fn wallet_tool(python: &Path, args: &[&str]) -> Result<serde_json::Value> {
+    let script = repo_root().join("e2e/python/wallet_tool.py");
+    let out = Command::new(python).arg(script).args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "wallet_tool {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    Ok(serde_json::from_str(last)?)
 }

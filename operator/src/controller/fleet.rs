@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -17,12 +18,14 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::keys;
 use super::status::{self, FleetObservation};
 use super::validate::{self, Problem, SecretNeed};
 use super::{Context, Error, Result, api};
 use crate::crd::conditions::{find, types};
 use crate::crd::fleet::{FleetSpec, FleetStatus};
 use crate::crd::{Miner, Subnet, Validator};
+use crate::keys::secrets;
 
 /// What the fleet controller needs of a Miner or Validator.
 pub trait FleetKind:
@@ -63,8 +66,10 @@ impl FleetKind for Validator {
     }
 }
 
-/// Builds the controller for `K`: watches `K` through `DeserializeGuard`, and Subnets (a Subnet
-/// appearing or changing reconciles the fleets that reference it).
+/// Builds the controller for `K`: watches `K` through `DeserializeGuard`; Subnets (a Subnet
+/// appearing or changing reconciles the fleets that reference it); and Secret metadata (a
+/// referenced Secret appearing or changing, or a hotkey Secret of the fleet changing,
+/// reconciles the fleet at once). Only metadata of Secrets is watched, never their data.
 pub fn controller<K: FleetKind>(
     client: &Client,
     namespace: Option<&str>,
@@ -75,6 +80,7 @@ pub fn controller<K: FleetKind>(
         watcher::Config::default(),
     );
     let store = ctl.store();
+    let secret_store = ctl.store();
     ctl.watches(
         subnets,
         watcher::Config::default(),
@@ -87,6 +93,33 @@ pub fn controller<K: FleetKind>(
                 .filter_map(|g| match &g.0 {
                     Ok(f) if f.namespace() == ns && f.fleet().subnet_ref.name == name => {
                         Some(ObjectRef::from_obj(g.as_ref()))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        },
+    )
+    .watches(
+        api::<PartialObjectMeta<Secret>>(client, namespace),
+        watcher::Config::default(),
+        move |secret: PartialObjectMeta<Secret>| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            let labels = secret.labels();
+            let hotkey_owner = (labels.get(secrets::OWNER_KIND_LABEL).map(String::as_str)
+                == Some(K::kind(&()).as_ref()))
+            .then(|| labels.get(super::labels::INSTANCE).cloned())
+            .flatten();
+            secret_store
+                .state()
+                .into_iter()
+                .filter_map(|g| match &g.0 {
+                    Ok(f) if f.namespace() == ns => {
+                        let refers = hotkey_owner.as_deref() == Some(f.name_any().as_str())
+                            || validate::secret_needs(f.fleet())
+                                .iter()
+                                .any(|n| n.name == name);
+                        refers.then(|| ObjectRef::from_obj(g.as_ref()))
                     }
                     _ => None,
                 })
@@ -114,7 +147,15 @@ pub async fn reconcile<K: FleetKind>(
 async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action> {
     let ns = obj.namespace().ok_or(Error::MissingNamespace)?;
     let spec = obj.fleet();
-    let observed = observe(&ctx.client, &ns, spec).await?;
+    let mut observed = observe(&ctx.client, &ns, spec).await?;
+    if observed.problem.is_none()
+        && let Some(coldkey) = observed.coldkey_ss58.clone()
+    {
+        let indices: Vec<u32> = (0..u32::try_from(spec.replicas).unwrap_or(0)).collect();
+        let keys = keys::ensure(ctx, obj, &ns, &coldkey, &indices).await?;
+        observed.problem = keys.problem.clone();
+        observed.keys = Some(keys);
+    }
 
     let desired = status::fleet(
         obj.fleet_status(),
@@ -136,25 +177,20 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     .await;
 
     Ok(match observed.problem {
-        // A missing reference may appear without any event on this object: poll for it.
-        Some(Problem::SubnetNotFound(_))
-        | Some(Problem::SecretNotFound { .. })
-        | Some(Problem::SecretKeyMissing { .. })
-        | Some(Problem::InvalidColdkeyPub { .. }) => {
-            Action::requeue(std::time::Duration::from_secs(30))
-        }
         Some(Problem::InvalidSpec(_)) => Action::await_change(),
+        // Referenced objects are watched, but a foreign Secret in the way or a chain-side change
+        // is not: look again soon.
+        Some(_) => Action::requeue(std::time::Duration::from_secs(30)),
         None => Action::requeue(ctx.resync),
     })
 }
 
 /// Reads what the fleet references and finds the first problem.
 async fn observe(client: &Client, ns: &str, spec: &FleetSpec) -> Result<FleetObservation> {
+    let mut obs = FleetObservation::default();
     if let Err(p) = validate::fleet(spec) {
-        return Ok(FleetObservation {
-            problem: Some(p),
-            subnet: None,
-        });
+        obs.problem = Some(p);
+        return Ok(obs);
     }
     let subnets: Api<Subnet> = Api::namespaced(client.clone(), ns);
     let subnet = subnets
@@ -165,11 +201,11 @@ async fn observe(client: &Client, ns: &str, spec: &FleetSpec) -> Result<FleetObs
             source,
         })?;
     let Some(subnet) = subnet else {
-        return Ok(FleetObservation {
-            problem: Some(Problem::SubnetNotFound(spec.subnet_ref.name.clone())),
-            subnet: None,
-        });
+        obs.problem = Some(Problem::SubnetNotFound(spec.subnet_ref.name.clone()));
+        return Ok(obs);
     };
+    obs.subnet = subnet.status;
+    obs.coldkey_ss58 = spec.wallet.coldkey_pub.ss58.clone();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let coldkey_key = spec
         .wallet
@@ -185,28 +221,27 @@ async fn observe(client: &Client, ns: &str, spec: &FleetSpec) -> Result<FleetObs
                 name: need.name.clone(),
                 source,
             })?;
-        if let Some(problem) = check_secret(secret.as_ref(), &need, coldkey_key.as_ref()) {
-            return Ok(FleetObservation {
-                problem: Some(problem),
-                subnet: subnet.status,
-            });
+        match check_secret(secret.as_ref(), &need, coldkey_key.as_ref()) {
+            Err(problem) => {
+                obs.problem = Some(problem);
+                return Ok(obs);
+            }
+            Ok(Some(ss58)) => obs.coldkey_ss58 = Some(ss58),
+            Ok(None) => {}
         }
     }
-    Ok(FleetObservation {
-        problem: None,
-        subnet: subnet.status,
-    })
+    Ok(obs)
 }
 
-/// Checks one referenced Secret. Reads only what it must (the public coldkey file); never logs
-/// content.
+/// Checks one referenced Secret; returns the coldkey's address when it is the coldkey's public
+/// file. Reads only what it must (the public coldkey file); never logs content.
 fn check_secret(
     secret: Option<&Secret>,
     need: &SecretNeed,
     coldkey_pub: Option<&(String, String)>,
-) -> Option<Problem> {
+) -> std::result::Result<Option<String>, Problem> {
     let Some(secret) = secret else {
-        return Some(Problem::SecretNotFound {
+        return Err(Problem::SecretNotFound {
             name: need.name.clone(),
             purpose: need.purpose.clone(),
         });
@@ -217,22 +252,22 @@ fn check_secret(
         .and_then(|d| d.get(&need.key))
         .map(|b| b.0.as_slice());
     let Some(value) = value else {
-        return Some(Problem::SecretKeyMissing {
+        return Err(Problem::SecretKeyMissing {
             name: need.name.clone(),
             key: need.key.clone(),
             purpose: need.purpose.clone(),
         });
     };
-    if coldkey_pub == Some(&(need.name.clone(), need.key.clone()))
-        && let Err(reason) = validate::coldkeypub_ss58(value)
-    {
-        return Some(Problem::InvalidColdkeyPub {
-            name: need.name.clone(),
-            key: need.key.clone(),
-            reason,
-        });
+    if coldkey_pub == Some(&(need.name.clone(), need.key.clone())) {
+        return validate::coldkeypub_ss58(value)
+            .map(Some)
+            .map_err(|reason| Problem::InvalidColdkeyPub {
+                name: need.name.clone(),
+                key: need.key.clone(),
+                reason,
+            });
     }
-    None
+    Ok(None)
 }
 
 /// Publishes an event when the `Ready` condition's reason changes.
@@ -306,29 +341,39 @@ mod tests {
     fn secret_checks_name_the_problem() {
         let n = need("cold", "coldkeypub.txt");
         let ck = ("cold".to_string(), "coldkeypub.txt".to_string());
+        let reason = |r: std::result::Result<Option<String>, Problem>| r.map_err(|p| p.reason());
         assert_eq!(
-            check_secret(None, &n, Some(&ck)).map(|p| p.reason()),
-            Some("SecretNotFound")
+            reason(check_secret(None, &n, Some(&ck))),
+            Err("SecretNotFound")
         );
         assert_eq!(
-            check_secret(Some(&secret(&[("other", b"x")])), &n, Some(&ck)).map(|p| p.reason()),
-            Some("SecretKeyMissing")
+            reason(check_secret(
+                Some(&secret(&[("other", b"x")])),
+                &n,
+                Some(&ck)
+            )),
+            Err("SecretKeyMissing")
         );
         assert_eq!(
-            check_secret(Some(&secret(&[("coldkeypub.txt", b"{}")])), &n, Some(&ck))
-                .map(|p| p.reason()),
-            Some("InvalidColdkeyPub")
+            reason(check_secret(
+                Some(&secret(&[("coldkeypub.txt", b"{}")])),
+                &n,
+                Some(&ck)
+            )),
+            Err("InvalidColdkeyPub")
         );
         let good = br#"{"ss58Address":"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"}"#;
         assert_eq!(
             check_secret(Some(&secret(&[("coldkeypub.txt", good)])), &n, Some(&ck)),
-            None
+            Ok(Some(
+                "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".to_string()
+            ))
         );
         // A non-coldkeypub Secret is only checked for its key, never parsed.
         let other = need("proxy", "mnemonic");
         assert_eq!(
             check_secret(Some(&secret(&[("mnemonic", b"words")])), &other, Some(&ck)),
-            None
+            Ok(None)
         );
     }
 }

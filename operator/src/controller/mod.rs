@@ -5,6 +5,7 @@
 //! with one field manager.
 
 pub mod fleet;
+pub mod keys;
 pub mod status;
 pub mod subnet;
 pub mod validate;
@@ -71,6 +72,15 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Creating or updating a Secret failed.
+    #[error("writing Secret {name}: {source}")]
+    ApplySecret {
+        /// Secret name.
+        name: String,
+        /// API error.
+        #[source]
+        source: kube::Error,
+    },
     /// Writing status failed.
     #[error("writing status: {0}")]
     PatchStatus(#[source] kube::Error),
@@ -92,6 +102,7 @@ impl Error {
         match self {
             Error::FetchSubnet { .. } => "FetchSubnet",
             Error::FetchSecret { .. } => "FetchSecret",
+            Error::ApplySecret { .. } => "ApplySecret",
             Error::PatchStatus(_) => "PatchStatus",
             Error::InvalidObject(_) => "InvalidObject",
             Error::MissingNamespace => "MissingNamespace",
@@ -121,6 +132,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// Period of the drift safety-net requeue.
     pub resync: Duration,
+    /// Loaded registration signers.
+    pub signers: crate::keys::signer::SignerCache,
     /// Consecutive failures per object, for capped exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -137,6 +150,7 @@ impl Context {
             client,
             metrics,
             resync,
+            signers: Default::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }

@@ -2,11 +2,14 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::keys::KeysObservation;
 use super::validate::Problem;
 use crate::crd::common::rao_to_tao;
 use crate::crd::conditions::{NewCondition, set_condition, types};
 use crate::crd::fleet::{FleetSpec, FleetStatus};
+use crate::crd::fleet::{ReplicaStatus, SignerStatus};
 use crate::crd::subnet::{SubnetSpec, SubnetStatus};
+use crate::keys::signer::SignerKind;
 
 /// Reason of `Ready=False` once references resolve but no replica runs yet.
 pub const REASON_NO_REPLICAS: &str = "ReplicasNotManaged";
@@ -21,12 +24,16 @@ pub fn fleet_selector(instance: &str, component: &str) -> String {
 }
 
 /// What a fleet reconcile observed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct FleetObservation {
     /// The first problem found, if any.
     pub problem: Option<Problem>,
     /// The referenced Subnet's status, if it exists.
     pub subnet: Option<SubnetStatus>,
+    /// The coldkey's SS58 address (from the spec or its `coldkeypub.txt`).
+    pub coldkey_ss58: Option<String>,
+    /// Hotkeys and signer, once references resolved.
+    pub keys: Option<KeysObservation>,
 }
 
 /// Computes a fleet's status from the previous one. Conditions keep their
@@ -52,6 +59,16 @@ pub fn fleet(
         .subnet
         .as_ref()
         .and_then(|s| s.registration_price_tao.clone());
+    if let Some(keys) = &observed.keys {
+        status.replica_statuses = replica_statuses(&status.replica_statuses, keys);
+        status.registration_signer = keys.signer.as_ref().map(|(kind, ss58)| SignerStatus {
+            kind: match kind {
+                SignerKind::Proxy => "Proxy".to_string(),
+                SignerKind::Coldkey => "Coldkey".to_string(),
+            },
+            ss58: ss58.clone(),
+        });
+    }
     let ready = match &observed.problem {
         Some(p) => NewCondition {
             type_: types::READY,
@@ -76,6 +93,25 @@ pub fn fleet(
     };
     set_condition(&mut status.conditions, ready, generation, now);
     status
+}
+
+/// One entry per wanted replica that has a hotkey, keeping what earlier reconciles recorded for
+/// the same index and hotkey.
+fn replica_statuses(previous: &[ReplicaStatus], keys: &KeysObservation) -> Vec<ReplicaStatus> {
+    keys.hotkeys
+        .iter()
+        .map(|(&index, h)| {
+            let mut r = previous
+                .iter()
+                .find(|r| r.index == index && r.hotkey.as_deref() == Some(h.ss58.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            r.index = index;
+            r.hotkey = Some(h.ss58.clone());
+            r.secret_name = Some(h.secret_name.clone());
+            r
+        })
+        .collect()
 }
 
 /// Computes a Subnet's status from the previous one.
@@ -146,6 +182,7 @@ spec:
         let obs = FleetObservation {
             problem: Some(Problem::SubnetNotFound("sn".into())),
             subnet: None,
+            ..Default::default()
         };
         let s = fleet(
             None,
@@ -174,6 +211,7 @@ spec:
         let obs = FleetObservation {
             problem: Some(Problem::SubnetNotFound("sn".into())),
             subnet: None,
+            ..Default::default()
         };
         let sel = || fleet_selector("m", "miner");
         let first = fleet(None, &spec(), Some(1), sel(), &obs, t(10));
@@ -186,6 +224,7 @@ spec:
         let bad = FleetObservation {
             problem: Some(Problem::SubnetNotFound("sn".into())),
             subnet: None,
+            ..Default::default()
         };
         let first = fleet(
             None,
@@ -201,6 +240,7 @@ spec:
                 registration_price_tao: Some("0.1".into()),
                 ..Default::default()
             }),
+            ..Default::default()
         };
         let second = fleet(
             Some(&first),

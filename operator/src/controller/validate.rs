@@ -37,6 +37,28 @@ pub enum Problem {
         /// What the Secret is for.
         purpose: String,
     },
+    /// A Secret the operator did not create stands under a hotkey Secret's name; it is left
+    /// alone and that replica cannot run.
+    #[error(
+        "Secret {name} exists but was not created by subnet-operator for this replica; it is left untouched (rename or delete it to let the operator create the hotkey)"
+    )]
+    HotkeySecretConflict {
+        /// Secret name.
+        name: String,
+    },
+    /// An imported hotkey cannot be read.
+    #[error("hotkey import for replica {index} from Secret {name}: {reason}")]
+    InvalidHotkeyImport {
+        /// Secret name.
+        name: String,
+        /// Replica index.
+        index: u32,
+        /// What is wrong (never secret material).
+        reason: String,
+    },
+    /// The registration signer cannot be loaded or does not match the wallet.
+    #[error("registration signer: {0}")]
+    InvalidSigner(String),
     /// The coldkey public file is not a bittensor `coldkeypub.txt`.
     #[error("Secret {name} key {key} is not a coldkeypub.txt with an ss58Address: {reason}")]
     InvalidColdkeyPub {
@@ -53,6 +75,9 @@ impl Problem {
     /// The condition and event reason for this problem.
     pub fn reason(&self) -> &'static str {
         match self {
+            Problem::HotkeySecretConflict { .. } => "HotkeySecretConflict",
+            Problem::InvalidHotkeyImport { .. } => "InvalidHotkeyImport",
+            Problem::InvalidSigner(_) => "InvalidSigner",
             Problem::InvalidSpec(_) => "InvalidSpec",
             Problem::SubnetNotFound(_) => "SubnetNotFound",
             Problem::SecretNotFound { .. } => "SecretNotFound",

@@ -538,12 +538,25 @@ pub struct FleetStatus {
     /// Spend in the current budget window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spend: Option<SpendStatus>,
+    /// The account that signs registrations (public address only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_signer: Option<SignerStatus>,
     /// Dry-run plan: what would be registered and what it would cost now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
     /// Per-replica state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replica_statuses: Vec<ReplicaStatus>,
+}
+
+/// The registration signer.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SignerStatus {
+    /// `Proxy` (a Registration proxy of the coldkey) or `Coldkey`.
+    pub kind: String,
+    /// The signer's SS58 address.
+    pub ss58: String,
 }
 
 /// Spend in a budget window.

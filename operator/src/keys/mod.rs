@@ -242,7 +242,7 @@ fn decode_hex(s: &str, what: &'static str) -> Result<Vec<u8>, KeyError> {
 
 /// substrate-bip39: the 32-byte mini secret of BIP39 entropy (no password).
 fn seed_from_entropy(entropy: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    if entropy.len() < 16 || entropy.len() > 32 || entropy.len() % 4 != 0 {
+    if entropy.len() < 16 || entropy.len() > 32 || !entropy.len().is_multiple_of(4) {
         return Err(KeyError::InvalidMnemonic);
     }
     let mut big = Zeroizing::new([0u8; 64]);
