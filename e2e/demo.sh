@@ -41,14 +41,19 @@ kubectl -n demo get subnets,miners,validators -o wide
 log "conditions"
 kubectl -n demo get subnets,miners,validators \
   -o custom-columns='KIND:.kind,NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message'
+log "pods, one per replica, on the GPU nodes"
+kubectl -n demo get pods -o wide
+log "hotkeys (public addresses only)"
+kubectl -n demo get miners,validators -o jsonpath='{range .items[*]}{.metadata.name}{": "}{range .status.replicaStatuses[*]}{.index}={.hotkey} {end}{"\n"}{end}'
 log "nodes (KWOK, with GPU capacity)"
 kubectl get nodes -L nvidia.com/gpu.product -o custom-columns='NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu,MIG:.status.allocatable.nvidia\.com/mig-3g\.20gb,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product'
 cat <<MSG
 
-What you see is all this version does: it validates Subnets, Miners and Validators at admission,
-resolves what they reference (Subnet, Secrets) into conditions and events, and serves metrics at
-http://127.0.0.1:18080/metrics. It does not yet connect to a chain, register hotkeys or run
-miner pods: those land with the chain, keys and workloads issues (see README, "Status").
+What you see is what this version does: it validates Subnets, Miners and Validators at
+admission, creates one hotkey Secret per replica, runs each replica as a GPU-scheduled pod on the
+KWOK nodes with its axon exposed, and serves metrics at http://127.0.0.1:18080/metrics. It does
+not yet connect to a chain or register hotkeys (the Subnet says ChainNotConnected); that lands
+with the chain issue (see README, "Status").
 
 Explore:  eval "\$(e2e/cluster.sh env)"; kubectl -n demo describe miner h100-fleet
 Stop:     e2e/cluster.sh down

@@ -146,7 +146,7 @@ async fn operator_resolves_references_into_conditions_and_events() -> Result<()>
             &Patch::Apply(&secret(&good)?),
         )
         .await?;
-    wait_reason(&miners, "m", "ReplicasNotManaged").await?;
+    wait_reason(&miners, "m", "AllReplicasReady").await?;
 
     // kubectl scale goes through the scale subresource.
     let out = kubectl(&["-n", &ns.name, "scale", "miner/m", "--replicas=3"])?;
@@ -155,10 +155,15 @@ async fn operator_resolves_references_into_conditions_and_events() -> Result<()>
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_until(Duration::from_secs(30), || async {
-        Ok(miners.get("m").await?.status.is_some_and(|s| s.gpus == 3))
+    wait_until(Duration::from_secs(60), || async {
+        Ok(miners
+            .get("m")
+            .await?
+            .status
+            .is_some_and(|s| s.gpus == 3 && s.ready_replicas == 3 && s.replicas == 3))
     })
     .await?;
+    wait_reason(&miners, "m", "AllReplicasReady").await?;
 
     // Steady state: a reconcile with nothing changed writes nothing.
     let writes = metric(&op, "subnet_operator_kube_writes_total").await?;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
@@ -18,10 +19,14 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::build::FleetInput;
 use super::keys;
 use super::status::{self, FleetObservation};
 use super::validate::{self, Problem, SecretNeed};
 use super::{Context, Error, Result, api};
+use super::{rollout, workloads};
 use crate::crd::conditions::{find, types};
 use crate::crd::fleet::{FleetSpec, FleetStatus};
 use crate::crd::{Miner, Subnet, Validator};
@@ -81,51 +86,67 @@ pub fn controller<K: FleetKind>(
     );
     let store = ctl.store();
     let secret_store = ctl.store();
-    ctl.watches(
-        subnets,
-        watcher::Config::default(),
-        move |subnet: Subnet| {
-            let ns = subnet.namespace();
-            let name = subnet.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter_map(|g| match &g.0 {
-                    Ok(f) if f.namespace() == ns && f.fleet().subnet_ref.name == name => {
-                        Some(ObjectRef::from_obj(g.as_ref()))
-                    }
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        },
-    )
-    .watches(
-        api::<PartialObjectMeta<Secret>>(client, namespace),
-        watcher::Config::default(),
-        move |secret: PartialObjectMeta<Secret>| {
-            let ns = secret.namespace();
-            let name = secret.name_any();
-            let labels = secret.labels();
-            let hotkey_owner = (labels.get(secrets::OWNER_KIND_LABEL).map(String::as_str)
-                == Some(K::kind(&()).as_ref()))
-            .then(|| labels.get(super::labels::INSTANCE).cloned())
-            .flatten();
-            secret_store
-                .state()
-                .into_iter()
-                .filter_map(|g| match &g.0 {
-                    Ok(f) if f.namespace() == ns => {
-                        let refers = hotkey_owner.as_deref() == Some(f.name_any().as_str())
-                            || validate::secret_needs(f.fleet())
-                                .iter()
-                                .any(|n| n.name == name);
-                        refers.then(|| ObjectRef::from_obj(g.as_ref()))
-                    }
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        },
-    )
+    let managed = watcher::Config::default().labels(&format!(
+        "{}={},{}={}",
+        super::labels::MANAGED_BY,
+        super::labels::MANAGER,
+        super::labels::COMPONENT,
+        K::COMPONENT
+    ));
+    ctl.owns(api::<StatefulSet>(client, namespace), managed.clone())
+        .owns(api::<Service>(client, namespace), managed.clone())
+        .watches(api::<Pod>(client, namespace), managed, |pod: Pod| {
+            let instance = pod.labels().get(super::labels::INSTANCE).cloned();
+            instance.map(|name| {
+                ObjectRef::<DeserializeGuard<K>>::new(&name)
+                    .within(&pod.namespace().unwrap_or_default())
+            })
+        })
+        .watches(
+            subnets,
+            watcher::Config::default(),
+            move |subnet: Subnet| {
+                let ns = subnet.namespace();
+                let name = subnet.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter_map(|g| match &g.0 {
+                        Ok(f) if f.namespace() == ns && f.fleet().subnet_ref.name == name => {
+                            Some(ObjectRef::from_obj(g.as_ref()))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            api::<PartialObjectMeta<Secret>>(client, namespace),
+            watcher::Config::default(),
+            move |secret: PartialObjectMeta<Secret>| {
+                let ns = secret.namespace();
+                let name = secret.name_any();
+                let labels = secret.labels();
+                let hotkey_owner = (labels.get(secrets::OWNER_KIND_LABEL).map(String::as_str)
+                    == Some(K::kind(&()).as_ref()))
+                .then(|| labels.get(super::labels::INSTANCE).cloned())
+                .flatten();
+                secret_store
+                    .state()
+                    .into_iter()
+                    .filter_map(|g| match &g.0 {
+                        Ok(f) if f.namespace() == ns => {
+                            let refers = hotkey_owner.as_deref() == Some(f.name_any().as_str())
+                                || validate::secret_needs(f.fleet())
+                                    .iter()
+                                    .any(|n| n.name == name);
+                            refers.then(|| ObjectRef::from_obj(g.as_ref()))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            },
+        )
 }
 
 /// Reconciles one Miner or Validator.
@@ -148,13 +169,51 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     let ns = obj.namespace().ok_or(Error::MissingNamespace)?;
     let spec = obj.fleet();
     let mut observed = observe(&ctx.client, &ns, spec).await?;
+    let name = obj.name_any();
     if observed.problem.is_none()
         && let Some(coldkey) = observed.coldkey_ss58.clone()
+        && let Some(owner) = obj.controller_owner_ref(&())
     {
-        let indices: Vec<u32> = (0..u32::try_from(spec.replicas).unwrap_or(0)).collect();
+        let kind = K::kind(&());
+        let f = FleetInput {
+            kind: &kind,
+            component: K::COMPONENT,
+            name: &name,
+            namespace: &ns,
+            owner,
+            spec,
+            netuid: observed
+                .subnet
+                .as_ref()
+                .and_then(|s| s.netuid)
+                .or_else(|| observed.subnet_spec.as_ref().and_then(|s| s.netuid)),
+            chain_endpoint: observed.subnet_spec.as_ref().and_then(chain_endpoint),
+            network: observed
+                .subnet_spec
+                .as_ref()
+                .map(|s| s.network.clone())
+                .unwrap_or_default(),
+        };
+        let children = workloads::list_children(ctx, &f).await?;
+        let existing: BTreeSet<u32> = children.statefulsets.keys().copied().collect();
+        let incentive: BTreeMap<u32, f64> = obj
+            .fleet_status()
+            .map(|s| {
+                s.replica_statuses
+                    .iter()
+                    .filter_map(|r| Some((r.index, r.incentive?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let replicas = u32::try_from(spec.replicas).unwrap_or(0);
+        let active =
+            rollout::active_indices(&existing, replicas, &spec.remove_replicas, &incentive);
+        let indices: Vec<u32> = active.iter().copied().collect();
         let keys = keys::ensure(ctx, obj, &ns, &coldkey, &indices).await?;
         observed.problem = keys.problem.clone();
+        let wl = workloads::reconcile(ctx, &f, &children, &active, &keys.hotkeys).await?;
         observed.keys = Some(keys);
+        observed.workloads = Some(wl);
     }
 
     let desired = status::fleet(
@@ -175,14 +234,37 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
         &desired.conditions,
     )
     .await;
+    announce_degraded_change(
+        ctx,
+        obj,
+        obj.fleet_status().map(|s| &s.conditions[..]),
+        &desired.conditions,
+    )
+    .await;
 
+    let settling = observed
+        .workloads
+        .as_ref()
+        .is_some_and(|w| w.replicas.values().any(|r| !r.ready));
     Ok(match observed.problem {
         Some(Problem::InvalidSpec(_)) => Action::await_change(),
         // Referenced objects are watched, but a foreign Secret in the way or a chain-side change
         // is not: look again soon.
         Some(_) => Action::requeue(std::time::Duration::from_secs(30)),
+        // Pods and StatefulSets are watched; the short requeue only covers a canary timer.
+        None if settling => Action::requeue(std::time::Duration::from_secs(60).min(ctx.resync)),
         None => Action::requeue(ctx.resync),
     })
+}
+
+/// The chain endpoint pods use: the Subnet's URL, or the public endpoint of a named network.
+fn chain_endpoint(s: &crate::crd::SubnetSpec) -> Option<String> {
+    match s.network.as_str() {
+        "finney" => Some("wss://entrypoint-finney.opentensor.ai:443".to_string()),
+        "test" => Some("wss://test.finney.opentensor.ai:443".to_string()),
+        "local" => None,
+        url => Some(url.to_string()),
+    }
 }
 
 /// Reads what the fleet references and finds the first problem.
@@ -205,6 +287,7 @@ async fn observe(client: &Client, ns: &str, spec: &FleetSpec) -> Result<FleetObs
         return Ok(obs);
     };
     obs.subnet = subnet.status;
+    obs.subnet_spec = Some(subnet.spec);
     obs.coldkey_ss58 = spec.wallet.coldkey_pub.ss58.clone();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let coldkey_key = spec
@@ -289,9 +372,40 @@ pub(crate) async fn announce_ready_change<K>(
     let problem = new.status != "True"
         && !matches!(
             new.reason.as_str(),
-            status::REASON_NO_REPLICAS | "ChainNotConnected"
+            "ReplicasNotReady" | "ChainNotConnected" | "ScaledToZero"
         );
     let type_ = if problem {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    ctx.publish(obj, type_, &new.reason, new.message.clone())
+        .await;
+}
+
+/// Publishes a Warning event when the fleet becomes `Degraded` (e.g. a replica cannot be
+/// scheduled), and a Normal one when it recovers.
+async fn announce_degraded_change<K>(
+    ctx: &Context,
+    obj: &K,
+    before: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
+    after: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) where
+    K: Resource<DynamicType = ()>,
+{
+    let old = before.and_then(|c| find(c, types::DEGRADED));
+    let Some(new) = find(after, types::DEGRADED) else {
+        return;
+    };
+    let was = old.is_some_and(|c| c.status == "True");
+    let now = new.status == "True";
+    if was == now && old.map(|c| &c.message) == Some(&new.message) {
+        return;
+    }
+    if !now && old.is_none() {
+        return;
+    }
+    let type_ = if now {
         EventType::Warning
     } else {
         EventType::Normal

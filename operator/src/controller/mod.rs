@@ -4,11 +4,14 @@
 //! compute the desired status (pure), and write only what differs. Writes use server-side apply
 //! with one field manager.
 
+pub mod build;
 pub mod fleet;
 pub mod keys;
+pub mod rollout;
 pub mod status;
 pub mod subnet;
 pub mod validate;
+pub mod workloads;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -81,6 +84,37 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Listing a kind of child object failed.
+    #[error("listing {kind}s: {source}")]
+    ListChildren {
+        /// Kind.
+        kind: String,
+        /// API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Applying a child object failed.
+    #[error("applying {kind} {name}: {source}")]
+    ApplyChild {
+        /// Kind.
+        kind: String,
+        /// Name.
+        name: String,
+        /// API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Deleting a child object failed.
+    #[error("deleting {kind} {name}: {source}")]
+    DeleteChild {
+        /// Kind.
+        kind: String,
+        /// Name.
+        name: String,
+        /// API error.
+        #[source]
+        source: kube::Error,
+    },
     /// Writing status failed.
     #[error("writing status: {0}")]
     PatchStatus(#[source] kube::Error),
@@ -103,6 +137,9 @@ impl Error {
             Error::FetchSubnet { .. } => "FetchSubnet",
             Error::FetchSecret { .. } => "FetchSecret",
             Error::ApplySecret { .. } => "ApplySecret",
+            Error::ListChildren { .. } => "ListChildren",
+            Error::ApplyChild { .. } => "ApplyChild",
+            Error::DeleteChild { .. } => "DeleteChild",
             Error::PatchStatus(_) => "PatchStatus",
             Error::InvalidObject(_) => "InvalidObject",
             Error::MissingNamespace => "MissingNamespace",

@@ -4,15 +4,13 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::keys::KeysObservation;
 use super::validate::Problem;
+use super::workloads::WorkloadObservation;
 use crate::crd::common::rao_to_tao;
 use crate::crd::conditions::{NewCondition, set_condition, types};
 use crate::crd::fleet::{FleetSpec, FleetStatus};
 use crate::crd::fleet::{ReplicaStatus, SignerStatus};
 use crate::crd::subnet::{SubnetSpec, SubnetStatus};
 use crate::keys::signer::SignerKind;
-
-/// Reason of `Ready=False` once references resolve but no replica runs yet.
-pub const REASON_NO_REPLICAS: &str = "ReplicasNotManaged";
 
 /// The label selector of a fleet's pods (for the scale subresource).
 pub fn fleet_selector(instance: &str, component: &str) -> String {
@@ -32,8 +30,12 @@ pub struct FleetObservation {
     pub subnet: Option<SubnetStatus>,
     /// The coldkey's SS58 address (from the spec or its `coldkeypub.txt`).
     pub coldkey_ss58: Option<String>,
+    /// The referenced Subnet's spec, if it exists.
+    pub subnet_spec: Option<SubnetSpec>,
     /// Hotkeys and signer, once references resolved.
     pub keys: Option<KeysObservation>,
+    /// Workloads, once references resolved.
+    pub workloads: Option<WorkloadObservation>,
 }
 
 /// Computes a fleet's status from the previous one. Conditions keep their
@@ -69,6 +71,81 @@ pub fn fleet(
             ss58: ss58.clone(),
         });
     }
+    let want = spec.replicas.max(0);
+    let mut progressing = None;
+    let mut degraded = None;
+    if let Some(w) = &observed.workloads {
+        for r in &mut status.replica_statuses {
+            if let Some(o) = w.replicas.get(&r.index) {
+                r.pod = o.pod.clone();
+                r.phase = Some(o.phase.clone());
+                r.message = o.message.clone();
+                r.axon_exposed = o.axon.clone();
+            }
+        }
+        status.replicas = i32::try_from(
+            w.replicas
+                .values()
+                .filter(|r| r.phase != "WaitingForHotkey")
+                .count(),
+        )
+        .unwrap_or(i32::MAX);
+        status.ready_replicas =
+            i32::try_from(w.replicas.values().filter(|r| r.ready).count()).unwrap_or(i32::MAX);
+        let stuck: Vec<String> = w
+            .replicas
+            .iter()
+            .filter(|(_, r)| r.unschedulable)
+            .map(|(i, r)| format!("replica {i}: {}", r.message.clone().unwrap_or_default()))
+            .collect();
+        degraded = Some(if stuck.is_empty() {
+            NewCondition {
+                type_: types::DEGRADED,
+                status: false,
+                reason: "AsExpected",
+                message: "every replica can be scheduled".to_string(),
+            }
+        } else {
+            NewCondition {
+                type_: types::DEGRADED,
+                status: true,
+                reason: "Unschedulable",
+                message: stuck.join("; "),
+            }
+        });
+        progressing = Some(if w.canary_waiting {
+            NewCondition {
+                type_: types::PROGRESSING,
+                status: true,
+                reason: "CanaryWaiting",
+                message: "the canary runs the new template; set updateStrategy.canary.promoted: true to roll it out to the rest".to_string(),
+            }
+        } else if !w.outdated.is_empty() {
+            NewCondition {
+                type_: types::PROGRESSING,
+                status: true,
+                reason: "RollingUpdate",
+                message: format!(
+                    "{} replica(s) wait for the new template, one at a time",
+                    w.outdated.len()
+                ),
+            }
+        } else if status.ready_replicas < want {
+            NewCondition {
+                type_: types::PROGRESSING,
+                status: true,
+                reason: "ReplicasStarting",
+                message: format!("{}/{want} replicas ready", status.ready_replicas),
+            }
+        } else {
+            NewCondition {
+                type_: types::PROGRESSING,
+                status: false,
+                reason: "Stable",
+                message: "all replicas run the current template".to_string(),
+            }
+        });
+    }
     let ready = match &observed.problem {
         Some(p) => NewCondition {
             type_: types::READY,
@@ -76,21 +153,51 @@ pub fn fleet(
             reason: p.reason(),
             message: p.to_string(),
         },
-        None => NewCondition {
+        None if want == 0 => NewCondition {
             type_: types::READY,
-            status: spec.replicas == 0,
-            reason: if spec.replicas == 0 {
-                "ScaledToZero"
-            } else {
-                REASON_NO_REPLICAS
-            },
-            message: if spec.replicas == 0 {
-                "no replicas requested".to_string()
-            } else {
-                "references resolved; this operator version does not run replicas yet".to_string()
-            },
+            status: true,
+            reason: "ScaledToZero",
+            message: "no replicas requested".to_string(),
         },
+        None if status.ready_replicas >= want => NewCondition {
+            type_: types::READY,
+            status: true,
+            reason: "AllReplicasReady",
+            message: format!("{want}/{want} replicas ready"),
+        },
+        None => {
+            let why: Vec<String> = status
+                .replica_statuses
+                .iter()
+                .filter(|r| r.phase.as_deref() != Some("Ready"))
+                .filter_map(|r| {
+                    Some(format!(
+                        "replica {}: {}",
+                        r.index,
+                        r.message.clone().or(r.phase.clone())?
+                    ))
+                })
+                .take(3)
+                .collect();
+            NewCondition {
+                type_: types::READY,
+                status: false,
+                reason: "ReplicasNotReady",
+                message: format!(
+                    "{}/{want} replicas ready{}{}",
+                    status.ready_replicas,
+                    if why.is_empty() { "" } else { "; " },
+                    why.join("; ")
+                ),
+            }
+        }
     };
+    if let Some(c) = progressing {
+        set_condition(&mut status.conditions, c, generation, now);
+    }
+    if let Some(c) = degraded {
+        set_condition(&mut status.conditions, c, generation, now);
+    }
     set_condition(&mut status.conditions, ready, generation, now);
     status
 }
@@ -253,7 +360,8 @@ spec:
         let ready = find(&second.conditions, "Ready")
             .cloned()
             .expect("Ready condition");
-        assert_eq!(ready.reason, REASON_NO_REPLICAS);
+        assert_eq!(ready.reason, "ReplicasNotReady");
+        assert_eq!(ready.message, "0/3 replicas ready");
         assert_eq!(ready.status, "False");
         // Status False → False: the transition time stays.
         assert_eq!(ready.last_transition_time.0, t(10));

@@ -1,0 +1,191 @@
+//! Pure decisions about replicas: which indices exist after a scale, and which replicas may take
+//! a new pod template now (one at a time, each waiting for the previous to be ready; a canary
+//! first when asked).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The indices that should exist: the `existing` ones, shrunk or grown to `replicas`.
+///
+/// Scale-in removes, in order: the indices named in `remove`, then the lowest-incentive ones
+/// (replicas without a known incentive count as zero), then the highest index. Scale-up adds the
+/// lowest free indices that are not named in `remove`.
+pub fn active_indices(
+    existing: &BTreeSet<u32>,
+    replicas: u32,
+    remove: &[u32],
+    incentive: &BTreeMap<u32, f64>,
+) -> BTreeSet<u32> {
+    let want = replicas as usize;
+    let mut active = existing.clone();
+    if active.len() > want {
+        let mut order: Vec<u32> = active.iter().copied().collect();
+        order.sort_by(|a, b| {
+            let named = |i: &u32| !remove.contains(i);
+            let inc = |i: &u32| incentive.get(i).copied().unwrap_or(0.0);
+            named(a)
+                .cmp(&named(b))
+                .then(inc(a).total_cmp(&inc(b)))
+                .then(b.cmp(a))
+        });
+        for i in order.into_iter().take(active.len() - want) {
+            active.remove(&i);
+        }
+    } else {
+        let mut next = 0u32;
+        while active.len() < want {
+            if !active.contains(&next) && !remove.contains(&next) {
+                active.insert(next);
+            }
+            next = next.saturating_add(1);
+            if next == u32::MAX {
+                break;
+            }
+        }
+    }
+    active
+}
+
+/// What the rollout needs to know about one existing replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaState {
+    /// The template hash its StatefulSet has.
+    pub template_hash: Option<String>,
+    /// Its pod runs the StatefulSet's current template and is ready.
+    pub ready: bool,
+}
+
+/// Canary settings in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Canary {
+    /// The index updated first.
+    pub index: u32,
+    /// Whether the rest may follow.
+    pub promoted: bool,
+}
+
+/// The indices whose StatefulSet may get the `desired` template now.
+///
+/// At most one replica is unavailable because of an update at any time: nothing starts while
+/// any replica is not ready, and then only the next one (the canary first). Without promotion,
+/// a canary rollout stops after the canary.
+pub fn updatable(
+    replicas: &BTreeMap<u32, ReplicaState>,
+    desired: &str,
+    canary: Option<&Canary>,
+) -> BTreeSet<u32> {
+    let outdated: Vec<u32> = replicas
+        .iter()
+        .filter(|(_, r)| r.template_hash.as_deref() != Some(desired))
+        .map(|(i, _)| *i)
+        .collect();
+    if outdated.is_empty() || replicas.values().any(|r| !r.ready) {
+        return BTreeSet::new();
+    }
+    let next = match canary {
+        Some(c) if outdated.contains(&c.index) => Some(c.index),
+        Some(c) if !c.promoted && replicas.contains_key(&c.index) => None,
+        _ => outdated.first().copied(),
+    };
+    next.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(v: &[u32]) -> BTreeSet<u32> {
+        v.iter().copied().collect()
+    }
+
+    #[test]
+    fn scale_up_fills_the_lowest_free_indices() {
+        let none = BTreeMap::new();
+        assert_eq!(active_indices(&set(&[]), 3, &[], &none), set(&[0, 1, 2]));
+        assert_eq!(
+            active_indices(&set(&[0, 2]), 4, &[], &none),
+            set(&[0, 1, 2, 3])
+        );
+        // A removed index is not brought back by a scale-up.
+        assert_eq!(
+            active_indices(&set(&[0, 2]), 3, &[1], &none),
+            set(&[0, 2, 3])
+        );
+    }
+
+    #[test]
+    fn scale_in_removes_named_then_lowest_incentive_then_highest_index() {
+        let none = BTreeMap::new();
+        assert_eq!(
+            active_indices(&set(&[0, 1, 2, 3, 4]), 2, &[], &none),
+            set(&[0, 1])
+        );
+        assert_eq!(
+            active_indices(&set(&[0, 1, 2, 3, 4]), 3, &[1], &none),
+            set(&[0, 2, 3])
+        );
+        let inc: BTreeMap<u32, f64> = [(0, 0.5), (1, 0.01), (2, 0.9), (3, 0.2), (4, 0.3)].into();
+        assert_eq!(
+            active_indices(&set(&[0, 1, 2, 3, 4]), 3, &[], &inc),
+            set(&[0, 2, 4])
+        );
+        assert_eq!(
+            active_indices(&set(&[0, 1, 2, 3, 4]), 3, &[2], &inc),
+            set(&[0, 3, 4])
+        );
+        assert_eq!(active_indices(&set(&[0, 1]), 0, &[], &none), set(&[]));
+    }
+
+    fn states(v: &[(u32, &str, bool)]) -> BTreeMap<u32, ReplicaState> {
+        v.iter()
+            .map(|(i, h, r)| {
+                (
+                    *i,
+                    ReplicaState {
+                        template_hash: Some(h.to_string()),
+                        ready: *r,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_update_at_a_time_waiting_for_ready() {
+        // All old and ready: the first one goes.
+        let s = states(&[(0, "old", true), (1, "old", true), (2, "old", true)]);
+        assert_eq!(updatable(&s, "new", None), set(&[0]));
+        // 0 updated but not ready yet: nothing else moves.
+        let s = states(&[(0, "new", false), (1, "old", true), (2, "old", true)]);
+        assert_eq!(updatable(&s, "new", None), set(&[]));
+        // 0 ready: 1 goes.
+        let s = states(&[(0, "new", true), (1, "old", true), (2, "old", true)]);
+        assert_eq!(updatable(&s, "new", None), set(&[1]));
+        // An unrelated replica not ready also holds the rollout.
+        let s = states(&[(0, "new", true), (1, "old", true), (2, "old", false)]);
+        assert_eq!(updatable(&s, "new", None), set(&[]));
+        // Done.
+        let s = states(&[(0, "new", true), (1, "new", true)]);
+        assert_eq!(updatable(&s, "new", None), set(&[]));
+    }
+
+    #[test]
+    fn canary_goes_first_and_holds_until_promoted() {
+        let c = Canary {
+            index: 2,
+            promoted: false,
+        };
+        let s = states(&[(0, "old", true), (1, "old", true), (2, "old", true)]);
+        assert_eq!(updatable(&s, "new", Some(&c)), set(&[2]));
+        let s = states(&[(0, "old", true), (1, "old", true), (2, "new", true)]);
+        assert_eq!(
+            updatable(&s, "new", Some(&c)),
+            set(&[]),
+            "held until promoted"
+        );
+        let promoted = Canary {
+            index: 2,
+            promoted: true,
+        };
+        assert_eq!(updatable(&s, "new", Some(&promoted)), set(&[0]));
+    }
+}

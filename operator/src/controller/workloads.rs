@@ -1,0 +1,435 @@
+//! The workloads step of a fleet reconcile: per-replica StatefulSets, Services and volumes, the
+//! fleet's PodDisruptionBudget, scale-in, and rolling updates. Reads are one LIST per child
+//! kind; an object is written only when what the operator would apply differs from what it
+//! applied last (the `spec-hash` annotation), so a steady state sends no write.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::build::workload::{self, template_hash};
+use super::build::{self, FleetInput, REPLICA_INDEX_LABEL, ReplicaInput, stamped};
+use super::keys::HotkeyRef;
+use super::rollout::{self, Canary, ReplicaState};
+use super::{Context, Error, FIELD_MANAGER, Result};
+use crate::crd::fleet::{AxonAddress, AxonExposure, RetentionPolicy};
+
+/// The children of a fleet as listed at the start of a reconcile.
+#[derive(Default)]
+pub struct Children {
+    /// StatefulSets by replica index.
+    pub statefulsets: BTreeMap<u32, StatefulSet>,
+    /// Services by replica index.
+    pub services: BTreeMap<u32, Service>,
+    /// Volume claims by replica index.
+    pub pvcs: BTreeMap<u32, PersistentVolumeClaim>,
+    /// Pods by replica index.
+    pub pods: BTreeMap<u32, Pod>,
+}
+
+/// What became of each replica this reconcile.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplicaObservation {
+    /// Pod name, when a pod exists.
+    pub pod: Option<String>,
+    /// `Pending`, `Running`, `Ready`, `Updating`, …
+    pub phase: String,
+    /// Why it is not ready (e.g. the scheduler's message).
+    pub message: Option<String>,
+    /// Whether it is ready on the desired template.
+    pub ready: bool,
+    /// The address its axon is exposed at, when known.
+    pub axon: Option<AxonAddress>,
+    /// The scheduler cannot place it.
+    pub unschedulable: bool,
+}
+
+/// What the workloads step found and did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkloadObservation {
+    /// Replicas by index (the active ones).
+    pub replicas: BTreeMap<u32, ReplicaObservation>,
+    /// Replicas whose StatefulSet still has an older template.
+    pub outdated: BTreeSet<u32>,
+    /// The canary replica is on the new template and ready, waiting for promotion.
+    pub canary_waiting: bool,
+}
+
+fn index_of<K: Resource>(obj: &K) -> Option<u32> {
+    obj.meta()
+        .labels
+        .as_ref()?
+        .get(REPLICA_INDEX_LABEL)?
+        .parse()
+        .ok()
+}
+
+async fn list_by_index<K>(ctx: &Context, ns: &str, selector: &str) -> Result<BTreeMap<u32, K>>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let list = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|source| Error::ListChildren {
+            kind: K::kind(&()).to_string(),
+            source,
+        })?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|o| Some((index_of(&o)?, o)))
+        .collect())
+}
+
+/// Lists the fleet's children (one LIST per kind).
+pub async fn list_children(ctx: &Context, f: &FleetInput<'_>) -> Result<Children> {
+    let selector = build::fleet_selector(f)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(Children {
+        statefulsets: list_by_index(ctx, f.namespace, &selector).await?,
+        services: list_by_index(ctx, f.namespace, &selector).await?,
+        pvcs: list_by_index(ctx, f.namespace, &selector).await?,
+        pods: list_by_index(ctx, f.namespace, &selector).await?,
+    })
+}
+
+async fn apply<K>(ctx: &Context, f: &FleetInput<'_>, obj: &K) -> Result<K>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), f.namespace);
+    let name = obj.name_any();
+    ctx.metrics.wrote(f.kind, &K::kind(&()).to_lowercase());
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .map_err(|source| Error::ApplyChild {
+        kind: K::kind(&()).to_string(),
+        name,
+        source,
+    })
+}
+
+async fn delete<K>(ctx: &Context, f: &FleetInput<'_>, name: &str) -> Result<()>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), f.namespace);
+    ctx.metrics
+        .wrote(f.kind, &format!("delete-{}", K::kind(&()).to_lowercase()));
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(source) => Err(Error::DeleteChild {
+            kind: K::kind(&()).to_string(),
+            name: name.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Brings the workloads to the desired state for the `active` replicas that have a hotkey, and
+/// removes replicas that are no longer active.
+pub async fn reconcile(
+    ctx: &Context,
+    f: &FleetInput<'_>,
+    children: &Children,
+    active: &BTreeSet<u32>,
+    hotkeys: &BTreeMap<u32, HotkeyRef>,
+) -> Result<WorkloadObservation> {
+    let spec = f.spec;
+    let mut obs = WorkloadObservation::default();
+
+    // Scale-in: remove what is no longer active. Hotkey Secrets stay (see keys).
+    for (&i, sts) in &children.statefulsets {
+        if !active.contains(&i) {
+            delete::<StatefulSet>(ctx, f, &sts.name_any()).await?;
+            if let Some(svc) = children.services.get(&i) {
+                delete::<Service>(ctx, f, &svc.name_any()).await?;
+            }
+            if spec.storage.as_ref().map(|s| s.when_scaled) == Some(RetentionPolicy::Delete)
+                && let Some(pvc) = children.pvcs.get(&i)
+            {
+                delete::<PersistentVolumeClaim>(ctx, f, &pvc.name_any()).await?;
+            }
+        }
+    }
+
+    // Services first: a NodePort or load balancer address goes into the pod's environment.
+    let mut endpoints: BTreeMap<u32, (Option<String>, Option<u16>)> = BTreeMap::new();
+    for &i in active {
+        let mut ip = spec.axon.external_ip.clone();
+        let mut port = spec.axon.external_port;
+        if let Some(want) = workload::service(f, i) {
+            let have = children.services.get(&i);
+            let svc = match have {
+                Some(h) if stamped(&h.metadata) == stamped(&want.metadata) => h.clone(),
+                _ => apply(ctx, f, &want).await?,
+            };
+            let sp = svc.spec.as_ref();
+            match spec.axon.exposure {
+                AxonExposure::NodePort => {
+                    port = sp
+                        .and_then(|s| s.ports.as_ref())
+                        .and_then(|p| p.first())
+                        .and_then(|p| p.node_port)
+                        .and_then(|p| u16::try_from(p).ok());
+                }
+                AxonExposure::LoadBalancer => {
+                    let ingress = svc
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.load_balancer.as_ref())
+                        .and_then(|l| l.ingress.as_ref())
+                        .and_then(|i| i.first());
+                    if ip.is_none() {
+                        ip = ingress.and_then(|i| i.ip.clone());
+                    }
+                    port = Some(spec.axon.port);
+                }
+                _ => {}
+            }
+        }
+        endpoints.insert(i, (ip, port));
+    }
+
+    // Volumes: created once (claims are immutable).
+    for &i in active {
+        if let Some(want) = workload::pvc(f, i)
+            && !children.pvcs.contains_key(&i)
+        {
+            apply(ctx, f, &want).await?;
+        }
+    }
+
+    // StatefulSets: new replicas at once, template changes one at a time.
+    let mut desired: BTreeMap<u32, StatefulSet> = BTreeMap::new();
+    for &i in active {
+        let Some(hk) = hotkeys.get(&i) else { continue };
+        let (ip, port) = endpoints.get(&i).cloned().unwrap_or_default();
+        let r = ReplicaInput {
+            index: i,
+            hotkey_secret: hk.secret_name.clone(),
+            external_ip: ip,
+            external_port: port,
+        };
+        desired.insert(i, workload::statefulset(f, &r));
+    }
+    // Each replica's template differs (index, hotkey), so compare each with its own target.
+    let states: BTreeMap<u32, ReplicaState> = children
+        .statefulsets
+        .iter()
+        .filter_map(|(&i, sts)| {
+            let want = desired.get(&i)?;
+            let current = template_hash(sts) == template_hash(want);
+            Some((
+                i,
+                ReplicaState {
+                    template_hash: Some(if current { "current" } else { "outdated" }.to_string()),
+                    ready: replica_ready(sts, children.pods.get(&i)),
+                },
+            ))
+        })
+        .collect();
+    let canary = spec.update_strategy.canary.as_ref().map(|c| Canary {
+        index: c.index,
+        promoted: c.promoted,
+    });
+    let may_update = rollout::updatable(&states, "current", canary.as_ref());
+    for (&i, want) in &desired {
+        match children.statefulsets.get(&i) {
+            None => {
+                apply(ctx, f, want).await?;
+            }
+            Some(have) if stamped(&have.metadata) == stamped(&want.metadata) => {}
+            Some(have) => {
+                let template_changed = template_hash(have) != template_hash(want);
+                if !template_changed || may_update.contains(&i) {
+                    apply(ctx, f, want).await?;
+                } else {
+                    obs.outdated.insert(i);
+                }
+            }
+        }
+    }
+    if !active.is_empty() {
+        let want = workload::pdb(f);
+        let have: Option<PodDisruptionBudget> =
+            Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), f.namespace)
+                .get_opt(f.name)
+                .await
+                .map_err(|source| Error::ListChildren {
+                    kind: "PodDisruptionBudget".into(),
+                    source,
+                })?;
+        if have.as_ref().map(|h| stamped(&h.metadata)) != Some(stamped(&want.metadata)) {
+            apply(ctx, f, &want).await?;
+        }
+    }
+
+    for &i in active {
+        let sts = children.statefulsets.get(&i);
+        let pod = children.pods.get(&i);
+        let mut r = ReplicaObservation {
+            pod: pod.map(|p| p.name_any()),
+            ..Default::default()
+        };
+        let (phase, message, unschedulable) = pod_phase(pod);
+        r.phase = phase;
+        r.message = message;
+        r.unschedulable = unschedulable;
+        r.ready = sts.is_some_and(|s| replica_ready(s, pod))
+            && sts.and_then(template_hash) == desired.get(&i).and_then(template_hash);
+        if sts.is_none() {
+            r.phase = if hotkeys.contains_key(&i) {
+                "Creating".to_string()
+            } else {
+                "WaitingForHotkey".to_string()
+            };
+        } else if obs.outdated.contains(&i) {
+            r.phase = "Outdated".to_string();
+        }
+        let (ip, port) = endpoints.get(&i).cloned().unwrap_or_default();
+        let ip = ip.or_else(|| {
+            matches!(
+                spec.axon.exposure,
+                AxonExposure::HostPort | AxonExposure::NodePort
+            )
+            .then(|| pod.and_then(|p| p.status.as_ref()?.host_ip.clone()))
+            .flatten()
+        });
+        let port = match spec.axon.exposure {
+            AxonExposure::HostPort => Some(port.unwrap_or(spec.axon.port)),
+            _ => port,
+        };
+        if let (Some(ip), Some(port)) = (ip, port) {
+            r.axon = Some(AxonAddress { ip, port });
+        }
+        obs.replicas.insert(i, r);
+    }
+    // A canary rollout waits for promotion once the canary runs the new template and is ready.
+    if let Some(c) = &canary {
+        obs.canary_waiting = !c.promoted
+            && !obs.outdated.is_empty()
+            && !obs.outdated.contains(&c.index)
+            && obs.replicas.get(&c.index).is_some_and(|r| r.ready);
+    }
+    Ok(obs)
+}
+
+/// A replica is ready when its StatefulSet has rolled out its current template and the pod is
+/// ready.
+fn replica_ready(sts: &StatefulSet, pod: Option<&Pod>) -> bool {
+    let Some(status) = sts.status.as_ref() else {
+        return false;
+    };
+    let rolled = status.observed_generation == sts.metadata.generation
+        && status.update_revision.is_some()
+        && status.current_revision == status.update_revision
+        && status.ready_replicas.unwrap_or(0) >= 1;
+    let pod_ready = pod.is_some_and(|p| {
+        p.metadata.deletion_timestamp.is_none()
+            && p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("controller-revision-hash"))
+                == status.update_revision.as_ref()
+            && p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    });
+    rolled && pod_ready
+}
+
+/// The phase to show for a pod, the reason it is not ready, and whether it is unschedulable.
+fn pod_phase(pod: Option<&Pod>) -> (String, Option<String>, bool) {
+    let Some(pod) = pod else {
+        return ("Pending".to_string(), Some("no pod yet".to_string()), false);
+    };
+    let status = pod.status.clone().unwrap_or_default();
+    let conditions = status.conditions.unwrap_or_default();
+    if let Some(c) = conditions
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+    {
+        let unschedulable = c.reason.as_deref() == Some("Unschedulable");
+        return ("Pending".to_string(), c.message.clone(), unschedulable);
+    }
+    let ready = conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    if ready {
+        return ("Ready".to_string(), None, false);
+    }
+    let phase = status.phase.unwrap_or_else(|| "Pending".to_string());
+    let waiting = status
+        .container_statuses
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|c| {
+            let w = c.state?.waiting?;
+            Some(format!(
+                "{}: {}",
+                w.reason.unwrap_or_default(),
+                w.message.unwrap_or_default()
+            ))
+        });
+    (phase, waiting, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+
+    #[test]
+    fn unschedulable_pods_say_why() {
+        let pod = Pod {
+            status: Some(PodStatus {
+                phase: Some("Pending".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "PodScheduled".into(),
+                    status: "False".into(),
+                    reason: Some("Unschedulable".into()),
+                    message: Some("0/6 nodes are available: 6 Insufficient nvidia.com/gpu.".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (phase, msg, unschedulable) = pod_phase(Some(&pod));
+        assert_eq!(phase, "Pending");
+        assert!(unschedulable);
+        assert!(
+            msg.unwrap_or_default()
+                .contains("Insufficient nvidia.com/gpu")
+        );
+    }
+}
