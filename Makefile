@@ -2,7 +2,7 @@
 #   make demo      the main job: a local control plane, the CRDs, the operator, the samples
 #   make test      everything CI runs: unit tests + tests against a real local control plane
 #   make lint      rustfmt --check, clippy -D warnings, shell script checks
-#   make generate  regenerate crds/ (and other generated files) from the Rust types
+#   make generate  regenerate crds/, the chart's CRD templates and manifests/install.yaml
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -34,14 +34,15 @@ demo:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	bash -n e2e/*.sh e2e/tools/*.sh .ci/run
-	if command -v shellcheck >/dev/null; then shellcheck -x e2e/*.sh e2e/tools/*.sh .ci/run; else echo "shellcheck not installed: skipped (CI installs it)"; fi
+	bash -n e2e/*.sh e2e/tools/*.sh charts/*.sh .ci/run
+	if command -v shellcheck >/dev/null; then shellcheck -x e2e/*.sh e2e/tools/*.sh charts/*.sh .ci/run; else echo "shellcheck not installed: skipped (CI installs it)"; fi
 
 fmt:
 	$(CARGO) fmt --all
 
 generate:
 	$(CARGO) run -q -p subnet-operator --bin crdgen -- crds
+	charts/generate.sh
 
 cluster-up:
 	e2e/cluster.sh up

@@ -25,8 +25,9 @@ PV_SIZE=${E2E_PV_SIZE:-200Gi}
 TIMEOUT=${E2E_TIMEOUT:-120}
 MARKER=.subnet-operator-e2e-state
 # Stop order for `down`: clients first, storage last.
-# `subnet-operator` is the operator `make demo` starts (recorded in the same pids file).
-COMPONENTS=(subnet-operator kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
+# `subnet-operator` and `subnet-operator-simchain` are what `make demo` starts (recorded in the
+# same pids file).
+COMPONENTS=(subnet-operator subnet-operator-simchain kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

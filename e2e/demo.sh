@@ -21,8 +21,14 @@ log "installing the CRDs"
 kubectl apply --server-side -f crds/
 kubectl wait --for=condition=Established crd/subnets.subnet-operator.io crd/miners.subnet-operator.io crd/validators.subnet-operator.io --timeout=60s
 
-log "starting the operator (log: $state/operator.log)"
-KUBECONFIG="$SUBNET_OPERATOR_E2E_KUBECONFIG" POD_NAMESPACE=default \
+log "starting a SIMULATED chain (in-memory model of subtensor's rules; log: $state/simchain.log)"
+setsid target/debug/subnet-operator-simchain --genesis e2e/demo-genesis.yaml --listen 127.0.0.1:19955 \
+  --block-ms 1000 >"$state/simchain.log" 2>&1 &
+echo "subnet-operator-simchain $!" >>"$state/pids"
+
+log "starting the operator against it (log: $state/operator.log)"
+KUBECONFIG="$SUBNET_OPERATOR_E2E_KUBECONFIG" POD_NAMESPACE=default CHAIN_BACKEND=sim \
+  SIM_CHAIN_URL=http://127.0.0.1:19955 \
   setsid target/debug/subnet-operator --metrics-addr 127.0.0.1:18080 >"$state/operator.log" 2>&1 &
 echo "subnet-operator $!" >>"$state/pids"
 
@@ -32,12 +38,15 @@ kubectl -n demo apply -f manifests/samples/
 
 log "waiting for the operator to report"
 for _ in $(seq 1 60); do
-  n=$(kubectl -n demo get miners,validators -o jsonpath='{range .items[*]}{.status.observedGeneration}{"\n"}{end}' | grep -c . || true)
-  [ "$n" -ge 2 ] && break
+  n=$(kubectl -n demo get miners,validators -o jsonpath='{range .items[*]}{.status.readyReplicas}{"\n"}{end}' | grep -c '[1-9]' || true)
+  ready=$(kubectl -n demo get subnet sn18 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')
+  [ "$n" -ge 2 ] && [ "$ready" = True ] && break
   sleep 1
 done
 
 kubectl -n demo get subnets,miners,validators -o wide
+log "the subnet as read from the simulated chain"
+kubectl -n demo get subnet sn18 -o jsonpath='price {.status.registrationPriceTao} TAO, uids {.status.uids}, block {.status.finalizedBlock}, endpoint: {.status.endpoint}{"\n"}'
 log "conditions"
 kubectl -n demo get subnets,miners,validators \
   -o custom-columns='KIND:.kind,NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message'
@@ -51,9 +60,11 @@ cat <<MSG
 
 What you see is what this version does: it validates Subnets, Miners and Validators at
 admission, creates one hotkey Secret per replica, runs each replica as a GPU-scheduled pod on the
-KWOK nodes with its axon exposed, and serves metrics at http://127.0.0.1:18080/metrics. It does
-not yet connect to a chain or register hotkeys (the Subnet says ChainNotConnected); that lands
-with the chain issue (see README, "Status").
+KWOK nodes with its axon exposed, reads the subnet (price, UIDs, blocks) from a SIMULATED chain
+(the in-memory model; no real network is involved), and serves metrics at
+http://127.0.0.1:18080/metrics. The samples register manually (registration.mode: Manual), so
+they wait for you; see README "Registration and the chain" for operator-paid registration.
+Not in this version: the client for real networks (finney, testnet, a localnet in kind).
 
 Explore:  eval "\$(e2e/cluster.sh env)"; kubectl -n demo describe miner h100-fleet
 Stop:     e2e/cluster.sh down

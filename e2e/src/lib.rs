@@ -249,7 +249,9 @@ impl OperatorProcess {
         let kubeconfig = kubeconfig_path().context("no test cluster")?;
         let port = free_port()?;
         let metrics_addr = format!("127.0.0.1:{port}");
-        let log = artifacts_dir().join(format!("operator-{namespace}-{identity}.log"));
+        static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = artifacts_dir().join(format!("operator-{namespace}-{identity}-{n}.log"));
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(operator_binary()?);
         cmd.env_clear()
@@ -375,4 +377,124 @@ pub fn wallet_tool(python: &Path, args: &[&str]) -> Result<serde_json::Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     Ok(serde_json::from_str(last)?)
+}
+
+/// A minimal HTTP/1.1 POST of a JSON body over loopback; returns (status code, body).
+pub async fn http_post_json(
+    addr: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let payload = body.to_string();
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("bad HTTP response")?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// The simulated chain (`subnet-operator-simchain`, the in-memory model) as a process; killed
+/// when dropped. Blocks are produced only when a test asks ([`SimChainProcess::advance`]).
+pub struct SimChainProcess {
+    child: Child,
+    /// Listen address.
+    pub addr: String,
+}
+
+impl SimChainProcess {
+    /// Starts the simulation with `genesis` (YAML).
+    pub async fn start(genesis: &str) -> Result<Self> {
+        let bin = operator_binary()?.with_file_name("subnet-operator-simchain");
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let file = artifacts_dir().join(format!("genesis-{port}.yaml"));
+        std::fs::write(&file, genesis)?;
+        let log = std::fs::File::create(artifacts_dir().join(format!("simchain-{port}.log")))?;
+        let child = Command::new(bin)
+            .args([
+                "--genesis",
+                &file.to_string_lossy(),
+                "--listen",
+                &addr,
+                "--block-ms",
+                "0",
+            ])
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting subnet-operator-simchain")?;
+        let me = Self { child, addr };
+        wait_until(Duration::from_secs(20), || async {
+            Ok(http_get(&me.addr, "/chain/head")
+                .await
+                .is_ok_and(|(c, _)| c == 200))
+        })
+        .await?;
+        Ok(me)
+    }
+
+    /// The URL the operator uses (`SIM_CHAIN_URL`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn admin(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+        let (code, text) = http_post_json(&self.addr, path, &body).await?;
+        if code != 200 {
+            bail!("{path}: HTTP {code}: {text}");
+        }
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        if let Some(e) = v.get("Err") {
+            bail!("{path}: {e}");
+        }
+        Ok(v.get("Ok").cloned().unwrap_or_default())
+    }
+
+    /// Produces `blocks` blocks.
+    pub async fn advance(&self, blocks: u64) -> Result<()> {
+        self.admin("/admin/advance", serde_json::json!({"blocks": blocks}))
+            .await
+            .map(|_| ())
+    }
+
+    /// Every burn paid so far: (payer hex, rao).
+    pub async fn burns(&self) -> Result<Vec<(String, u64)>> {
+        let (_, text) = http_get(&self.addr, "/admin/burns").await?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(serde_json::from_value(
+            v.get("Ok").cloned().unwrap_or_default(),
+        )?)
+    }
+
+    /// The subnet snapshot as JSON.
+    pub async fn subnet(&self, netuid: u16) -> Result<serde_json::Value> {
+        let (_, text) = http_get(&self.addr, &format!("/chain/subnet/{netuid}")).await?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(v.get("Ok").cloned().unwrap_or_default())
+    }
+}
+
+impl Drop for SimChainProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

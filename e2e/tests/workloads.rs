@@ -425,6 +425,61 @@ async fn canary_holds_until_promoted() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_canary_is_promoted_after_its_timeout() -> Result<()> {
+    let Some(e) = env("wl-auto").await? else {
+        return Ok(());
+    };
+    e.miners
+        .create(
+            &PostParams::default(),
+            &miner(
+                "m",
+                3,
+                "  updateStrategy: {canary: {index: 2, autoPromoteAfter: 4s}}",
+            )?,
+        )
+        .await?;
+    wait_ready(&e.miners, "m", 3).await?;
+    e.miners
+        .patch(
+            "m",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"template": {"image": "miner:2"}}})),
+        )
+        .await?;
+    // The hold is reported, then lifted by the timer alone.
+    wait_until(Duration::from_secs(60), || async {
+        Ok(condition(&e.miners, "m", "Progressing")
+            .await?
+            .is_some_and(|(_, r, _)| r == "CanaryWaiting"))
+    })
+    .await?;
+    let since = e
+        .miners
+        .get("m")
+        .await?
+        .status
+        .and_then(|s| s.canary)
+        .context("status.canary")?;
+    assert_eq!(since.index, 2);
+    wait_until(Duration::from_secs(90), || async {
+        let pods = fleet_pods(&e.pods, "m").await?;
+        Ok(pods.len() == 3
+            && pods.iter().all(|p| {
+                p.spec
+                    .as_ref()
+                    .and_then(|s| s.containers.first())
+                    .and_then(|c| c.image.as_deref())
+                    == Some("miner:2")
+            }))
+    })
+    .await
+    .context("auto-promotion")?;
+    wait_ready(&e.miners, "m", 3).await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn node_port_exposure_and_own_hotkey_mounts() -> Result<()> {
     let Some(e) = env("wl-port").await? else {
         return Ok(());

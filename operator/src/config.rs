@@ -54,9 +54,32 @@ pub struct Config {
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
 
+    /// Which chain client to use: `none` (no chain: Subnets report `ChainNotConnected`) or `sim`
+    /// (the in-memory chain model behind `subnet-operator-simchain`; a SIMULATION, for tests and
+    /// demos).
+    #[arg(long, env = "CHAIN_BACKEND", value_enum, default_value_t = ChainBackend::None)]
+    pub chain_backend: ChainBackend,
+
+    /// URL of the simulation server for `--chain-backend sim`.
+    #[arg(long, env = "SIM_CHAIN_URL", default_value = "http://127.0.0.1:9955")]
+    pub sim_chain_url: String,
+
+    /// Milliseconds between reads of the chain head.
+    #[arg(long, env = "CHAIN_POLL_MS", default_value_t = 500)]
+    pub chain_poll_ms: u64,
+
     /// Reconciles run in parallel per kind.
     #[arg(long, env = "CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
+}
+
+/// Chain client.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainBackend {
+    /// No chain.
+    None,
+    /// The simulation server (in-memory model).
+    Sim,
 }
 
 /// Log output format.

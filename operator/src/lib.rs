@@ -4,6 +4,7 @@
 //! - [`controller`]: one controller per kind sharing a [`controller::Context`].
 //! - [`config`], [`telemetry`], [`metrics`], [`http`], [`leader`]: runtime plumbing.
 
+pub mod chain;
 pub mod config;
 pub mod controller;
 pub mod crd;
@@ -43,6 +44,9 @@ pub enum Error {
     /// Leadership was lost; the process exits so that it restarts as a standby.
     #[error("lost the leader lease")]
     LeadershipLost,
+    /// The chain client could not be set up.
+    #[error("chain: {0}")]
+    Chain(String),
     /// Logging could not be set up.
     #[error("telemetry: {0}")]
     Telemetry(String),

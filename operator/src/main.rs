@@ -8,7 +8,9 @@ use clap::Parser;
 use futures::FutureExt;
 use kube::api::{Api, ListParams};
 use kube::{Client, CustomResourceExt};
-use subnet_operator::config::Config;
+use subnet_operator::chain::cache::ChainCache;
+use subnet_operator::chain::sim::SimChain;
+use subnet_operator::config::{ChainBackend, Config};
 use subnet_operator::controller::{self, Context};
 use subnet_operator::crd::{Miner, Subnet, Validator};
 use subnet_operator::http::{self, HttpState};
@@ -75,12 +77,21 @@ async fn run(config: Config) -> Result<(), Error> {
     };
     metrics.leader.set(1);
 
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client,
         metrics.clone(),
         &config.identity(),
         Duration::from_secs(config.resync_seconds.max(10)),
-    ));
+    );
+    if config.chain_backend == ChainBackend::Sim {
+        let chain =
+            SimChain::new(&config.sim_chain_url).map_err(|e| Error::Chain(e.to_string()))?;
+        tracing::warn!(url = %config.sim_chain_url, "using a SIMULATED chain (in-memory model): nothing is registered on a real network");
+        let cache = ChainCache::new(Arc::new(chain), metrics.clone());
+        cache.spawn_follower(Duration::from_millis(config.chain_poll_ms.max(50)));
+        ctx.chain = Some(cache);
+    }
+    let ctx = Arc::new(ctx);
     let controllers = controller::run(
         ctx,
         config.namespace().map(str::to_string),

@@ -38,6 +38,22 @@ pub struct WriteLabels {
     pub object: String,
 }
 
+/// Labels of a chain call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    /// The call, e.g. `head`, `subnet`, `submit`.
+    pub method: String,
+}
+
+/// Labels of an extrinsic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExtrinsicLabels {
+    /// The call, e.g. `register_limit`.
+    pub call: String,
+    /// `ok` or the chain's error name.
+    pub result: String,
+}
+
 /// All metrics of the operator.
 #[derive(Clone)]
 pub struct Metrics {
@@ -52,6 +68,12 @@ pub struct Metrics {
     pub kube_writes: Family<WriteLabels, Counter>,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// Chain reads and writes, by method.
+    pub chain_calls: Family<MethodLabels, Counter>,
+    /// Failed chain calls, by method.
+    pub chain_errors: Family<MethodLabels, Counter>,
+    /// Extrinsics sent, by call and result.
+    pub extrinsics: Family<ExtrinsicLabels, Counter>,
 }
 
 /// Every metric name the operator exports (as scraped, with suffixes), for docs and tests.
@@ -61,6 +83,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "subnet_operator_reconcile_duration_seconds",
     "subnet_operator_kube_writes_total",
     "subnet_operator_leader",
+    "subnet_operator_chain_calls_total",
+    "subnet_operator_chain_errors_total",
+    "subnet_operator_extrinsics_total",
 ];
 
 impl Default for Metrics {
@@ -80,6 +105,20 @@ impl Metrics {
         });
         let kube_writes = Family::<WriteLabels, Counter>::default();
         let leader = Gauge::default();
+        let chain_calls = Family::<MethodLabels, Counter>::default();
+        let chain_errors = Family::<MethodLabels, Counter>::default();
+        let extrinsics = Family::<ExtrinsicLabels, Counter>::default();
+        registry.register("chain_calls", "Chain calls, by method", chain_calls.clone());
+        registry.register(
+            "chain_errors",
+            "Failed chain calls, by method",
+            chain_errors.clone(),
+        );
+        registry.register(
+            "extrinsics",
+            "Extrinsics sent, by call and result",
+            extrinsics.clone(),
+        );
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -108,6 +147,9 @@ impl Metrics {
             reconcile_duration,
             kube_writes,
             leader,
+            chain_calls,
+            chain_errors,
+            extrinsics,
         }
     }
 
@@ -142,6 +184,34 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a chain call.
+    pub fn chain_call(&self, method: &str) {
+        self.chain_calls
+            .get_or_create(&MethodLabels {
+                method: method.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed chain call.
+    pub fn chain_error(&self, method: &str) {
+        self.chain_errors
+            .get_or_create(&MethodLabels {
+                method: method.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an extrinsic and its result.
+    pub fn extrinsic(&self, call: &str, result: &str) {
+        self.extrinsics
+            .get_or_create(&ExtrinsicLabels {
+                call: call.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
     /// Renders the registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
@@ -161,6 +231,9 @@ mod tests {
         m.failed("Miner", "SubnetNotFound");
         m.wrote("Miner", "status");
         m.leader.set(1);
+        m.chain_call("head");
+        m.chain_error("head");
+        m.extrinsic("register_limit", "ok");
         let text = m.encode().unwrap_or_default();
         for name in METRIC_NAMES {
             assert!(

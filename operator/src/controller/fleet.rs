@@ -26,7 +26,7 @@ use super::keys;
 use super::status::{self, FleetObservation};
 use super::validate::{self, Problem, SecretNeed};
 use super::{Context, Error, Result, api};
-use super::{rollout, workloads};
+use super::{registration, rollout, workloads};
 use crate::crd::conditions::{find, types};
 use crate::crd::fleet::{FleetSpec, FleetStatus};
 use crate::crd::{Miner, Subnet, Validator};
@@ -170,6 +170,8 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     let spec = obj.fleet();
     let mut observed = observe(&ctx.client, &ns, spec).await?;
     let name = obj.name_any();
+    // The status as this reconcile builds it; the registration step writes intents through it.
+    let mut working = obj.fleet_status().cloned().unwrap_or_default();
     if observed.problem.is_none()
         && let Some(coldkey) = observed.coldkey_ss58.clone()
         && let Some(owner) = obj.controller_owner_ref(&())
@@ -211,13 +213,48 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
         let indices: Vec<u32> = active.iter().copied().collect();
         let keys = keys::ensure(ctx, obj, &ns, &coldkey, &indices).await?;
         observed.problem = keys.problem.clone();
-        let wl = workloads::reconcile(ctx, &f, &children, &active, &keys.hotkeys).await?;
+        let wl = workloads::reconcile(
+            ctx,
+            &f,
+            &children,
+            &active,
+            &keys.hotkeys,
+            working.canary.as_ref(),
+            Timestamp::now(),
+        )
+        .await?;
+        if let (Some(cache), Some(netuid), Ok(numbers), Ok(coldkey)) = (
+            ctx.chain.as_ref(),
+            f.netuid,
+            validate::fleet(spec),
+            crate::keys::ss58_decode(&coldkey),
+        ) {
+            let signer = keys
+                .signer_cache_key
+                .as_ref()
+                .and_then(|k| ctx.signers.get(k));
+            observed.registration = Some(
+                registration::reconcile(
+                    ctx,
+                    obj,
+                    &mut working,
+                    cache,
+                    netuid,
+                    spec,
+                    &numbers,
+                    &keys.hotkeys,
+                    signer,
+                    coldkey,
+                )
+                .await?,
+            );
+        }
         observed.keys = Some(keys);
         observed.workloads = Some(wl);
     }
 
     let desired = status::fleet(
-        obj.fleet_status(),
+        Some(&working),
         spec,
         obj.meta().generation,
         status::fleet_selector(&obj.name_any(), K::COMPONENT),
@@ -252,8 +289,24 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
         // is not: look again soon.
         Some(_) => Action::requeue(std::time::Duration::from_secs(30)),
         // Pods and StatefulSets are watched; the short requeue only covers a canary timer.
-        None if settling => Action::requeue(std::time::Duration::from_secs(60).min(ctx.resync)),
-        None => Action::requeue(ctx.resync),
+        None => {
+            let mut after = ctx.resync;
+            if settling {
+                after = after.min(std::time::Duration::from_secs(60));
+            }
+            if let Some(r) = observed.registration.as_ref().and_then(|r| r.requeue) {
+                after = after.min(r);
+            }
+            // A canary's auto-promotion timer is not an event: look again soon.
+            if observed
+                .workloads
+                .as_ref()
+                .is_some_and(|w| w.canary.is_some())
+            {
+                after = after.min(std::time::Duration::from_secs(5));
+            }
+            Action::requeue(after)
+        }
     })
 }
 

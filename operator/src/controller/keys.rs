@@ -38,6 +38,8 @@ pub struct KeysObservation {
     pub hotkeys: BTreeMap<u32, HotkeyRef>,
     /// The registration signer: kind and SS58 address.
     pub signer: Option<(SignerKind, String)>,
+    /// Where the loaded signer is cached (see [`crate::keys::signer::SignerCache`]).
+    pub signer_cache_key: Option<String>,
     /// The first problem, if any (the other replicas proceed).
     pub problem: Option<Problem>,
 }
@@ -106,7 +108,10 @@ pub async fn ensure<K: FleetKind>(
     }
 
     match load_signer(ctx, &api, ns, spec, coldkey_ss58).await? {
-        Ok(s) => obs.signer = s,
+        Ok(s) => {
+            obs.signer_cache_key = s.as_ref().map(|(_, _, k)| k.clone());
+            obs.signer = s.map(|(kind, ss58, _)| (kind, ss58));
+        }
         Err(p) => {
             obs.problem.get_or_insert(p);
         }
@@ -294,30 +299,31 @@ async fn read_key(api: &Api<Secret>, name: &str, key: &str) -> Result<Option<Vec
 }
 
 /// Loads (or takes from the cache) the registration signer, and checks that a coldkey signer
-/// is the wallet's coldkey.
+/// is the wallet's coldkey. Returns its kind, address and cache key.
 async fn load_signer(
     ctx: &Context,
     api: &Api<Secret>,
     ns: &str,
     spec: &FleetSpec,
     coldkey_ss58: &str,
-) -> Result<std::result::Result<Option<(SignerKind, String)>, Problem>> {
+) -> Result<std::result::Result<Option<(SignerKind, String, String)>, Problem>> {
     let Some(signer_spec) = &spec.wallet.registration_signer else {
         return Ok(Ok(None));
     };
     let invalid = |reason: String| Ok(Err(Problem::InvalidSigner(reason)));
+    let cache_key;
     let signer: Arc<Signer> = if let Some(p) = &signer_spec.proxy {
         let key = p.secret_ref.key_or(super::validate::default_key(p.format));
         let Some((value, rv)) = read_versioned(api, &p.secret_ref.name, key).await? else {
             return invalid(format!("Secret {} has no key {key}", p.secret_ref.name));
         };
-        let cache_key = format!("{ns}/{}@{rv}", p.secret_ref.name);
+        cache_key = format!("{ns}/{}@{rv}", p.secret_ref.name);
         match ctx.signers.get(&cache_key) {
             Some(s) => s,
             None => match Signer::proxy(p.format, &value) {
                 Ok(s) => {
                     let s = Arc::new(s);
-                    ctx.signers.insert(cache_key, s.clone());
+                    ctx.signers.insert(cache_key.clone(), s.clone());
                     s
                 }
                 Err(e) => {
@@ -339,7 +345,7 @@ async fn load_signer(
                 c.password_secret_ref.name
             ));
         };
-        let cache_key = format!(
+        cache_key = format!(
             "{ns}/{}+{}@{rv}.{pw_rv}",
             c.secret_ref.name, c.password_secret_ref.name
         );
@@ -356,7 +362,7 @@ async fn load_signer(
                 match loaded {
                     Ok(Ok(s)) => {
                         let s = Arc::new(s);
-                        ctx.signers.insert(cache_key, s.clone());
+                        ctx.signers.insert(cache_key.clone(), s.clone());
                         s
                     }
                     Ok(Err(e)) => {
@@ -375,7 +381,7 @@ async fn load_signer(
             signer.ss58()
         ));
     }
-    Ok(Ok(Some((signer.kind, signer.ss58()))))
+    Ok(Ok(Some((signer.kind, signer.ss58(), cache_key))))
 }
 
 async fn read_versioned(

@@ -7,6 +7,7 @@
 pub mod build;
 pub mod fleet;
 pub mod keys;
+pub mod registration;
 pub mod rollout;
 pub mod status;
 pub mod subnet;
@@ -171,6 +172,8 @@ pub struct Context {
     pub resync: Duration,
     /// Loaded registration signers.
     pub signers: crate::keys::signer::SignerCache,
+    /// The chain, read through one cache (None: no chain configured).
+    pub chain: Option<Arc<crate::chain::cache::ChainCache>>,
     /// Consecutive failures per object, for capped exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -188,6 +191,7 @@ impl Context {
             metrics,
             resync,
             signers: Default::default(),
+            chain: None,
             failures: Mutex::new(HashMap::new()),
         }
     }

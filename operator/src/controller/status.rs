@@ -3,8 +3,10 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::keys::KeysObservation;
+use super::registration::RegistrationObservation;
 use super::validate::Problem;
 use super::workloads::WorkloadObservation;
+use crate::chain::{ChainHead, SubnetSnapshot};
 use crate::crd::common::rao_to_tao;
 use crate::crd::conditions::{NewCondition, set_condition, types};
 use crate::crd::fleet::{FleetSpec, FleetStatus};
@@ -36,6 +38,8 @@ pub struct FleetObservation {
     pub keys: Option<KeysObservation>,
     /// Workloads, once references resolved.
     pub workloads: Option<WorkloadObservation>,
+    /// Registration, when a chain is configured.
+    pub registration: Option<RegistrationObservation>,
 }
 
 /// Computes a fleet's status from the previous one. Conditions keep their
@@ -57,10 +61,14 @@ pub fn fleet(
         .as_ref()
         .map(|g| i64::from(g.count) * i64::from(spec.replicas.max(0)))
         .unwrap_or(0);
-    status.registration_price_tao = observed
-        .subnet
-        .as_ref()
-        .and_then(|s| s.registration_price_tao.clone());
+    // The registration step sets the price from the chain snapshot; without it, show the
+    // Subnet's.
+    if observed.registration.is_none() {
+        status.registration_price_tao = observed
+            .subnet
+            .as_ref()
+            .and_then(|s| s.registration_price_tao.clone());
+    }
     if let Some(keys) = &observed.keys {
         status.replica_statuses = replica_statuses(&status.replica_statuses, keys);
         status.registration_signer = keys.signer.as_ref().map(|(kind, ss58)| SignerStatus {
@@ -75,6 +83,7 @@ pub fn fleet(
     let mut progressing = None;
     let mut degraded = None;
     if let Some(w) = &observed.workloads {
+        status.canary = w.canary.clone();
         for r in &mut status.replica_statuses {
             if let Some(o) = w.replicas.get(&r.index) {
                 r.pod = o.pod.clone();
@@ -159,6 +168,24 @@ pub fn fleet(
             reason: "ScaledToZero",
             message: "no replicas requested".to_string(),
         },
+        None if status.ready_replicas >= want
+            && observed
+                .registration
+                .as_ref()
+                .is_some_and(|r| r.registered < r.wanted && r.waiting.is_some()) =>
+        {
+            let (reason, message) = observed
+                .registration
+                .as_ref()
+                .and_then(|r| r.waiting.clone())
+                .unwrap_or_default();
+            NewCondition {
+                type_: types::READY,
+                status: false,
+                reason: registration_reason(&reason),
+                message: format!("{want}/{want} replicas ready but not all registered: {message}"),
+            }
+        }
         None if status.ready_replicas >= want => NewCondition {
             type_: types::READY,
             status: true,
@@ -192,6 +219,82 @@ pub fn fleet(
             }
         }
     };
+    if let Some(r) = &observed.registration {
+        let all = r.wanted > 0 && r.registered >= r.wanted;
+        let (reason, message) = if all {
+            (
+                "AllRegistered".to_string(),
+                format!("{}/{} replicas registered", r.registered, r.wanted),
+            )
+        } else {
+            let (reason, why) = r
+                .waiting
+                .clone()
+                .unwrap_or(("Registering".into(), String::new()));
+            (
+                reason,
+                format!(
+                    "{}/{} replicas registered{}{}",
+                    r.registered,
+                    r.wanted,
+                    if why.is_empty() { "" } else { ": " },
+                    why
+                ),
+            )
+        };
+        set_condition(
+            &mut status.conditions,
+            NewCondition {
+                type_: types::REGISTERED,
+                status: all,
+                reason: registration_reason(&reason),
+                message,
+            },
+            generation,
+            now,
+        );
+        set_condition(
+            &mut status.conditions,
+            NewCondition {
+                type_: types::BUDGET_EXHAUSTED,
+                status: r.budget_exhausted,
+                reason: if r.budget_exhausted {
+                    "BudgetSpent"
+                } else {
+                    "WithinBudget"
+                },
+                message: status
+                    .spend
+                    .as_ref()
+                    .map(|s| format!("{} TAO spent in this window", s.spent_tao))
+                    .unwrap_or_default(),
+            },
+            generation,
+            now,
+        );
+        set_condition(
+            &mut status.conditions,
+            NewCondition {
+                type_: types::DEREGISTERED,
+                status: !r.deregistered.is_empty(),
+                reason: if r.deregistered.is_empty() {
+                    "AllHaveUids"
+                } else {
+                    "UidLost"
+                },
+                message: if r.deregistered.is_empty() {
+                    "no replica lost its UID".to_string()
+                } else {
+                    format!(
+                        "replicas {:?} lost their UID; registration.reRegister: {:?}",
+                        r.deregistered, spec.registration.re_register
+                    )
+                },
+            },
+            generation,
+            now,
+        );
+    }
     if let Some(c) = progressing {
         set_condition(&mut status.conditions, c, generation, now);
     }
@@ -200,6 +303,26 @@ pub fn fleet(
     }
     set_condition(&mut status.conditions, ready, generation, now);
     status
+}
+
+/// The condition reason for a registration state (a fixed set, so reasons stay machine-readable).
+fn registration_reason(reason: &str) -> &'static str {
+    match reason {
+        "WaitingForChain" => "WaitingForChain",
+        "ChainUnreachable" => "ChainUnreachable",
+        "ManualRegistration" => "ManualRegistration",
+        "DryRun" => "DryRun",
+        "RegistrationClosed" => "RegistrationClosed",
+        "PriceAboveLimit" => "PriceAboveLimit",
+        "BudgetExhausted" => "BudgetExhausted",
+        "NotAProxy" => "NotAProxy",
+        "InsufficientBalance" => "InsufficientBalance",
+        "RegistrationFailed" => "RegistrationFailed",
+        "SubmitFailed" => "SubmitFailed",
+        "NoSigner" => "NoSigner",
+        "AllRegistered" => "AllRegistered",
+        _ => "Registering",
+    }
 }
 
 /// One entry per wanted replica that has a hotkey, keeping what earlier reconciles recorded for
@@ -221,12 +344,24 @@ fn replica_statuses(previous: &[ReplicaStatus], keys: &KeysObservation) -> Vec<R
         .collect()
 }
 
+/// What the chain cache knows about a Subnet.
+#[derive(Clone, Debug)]
+pub struct ChainView {
+    /// The chain client's description.
+    pub endpoint: String,
+    /// The head, or the last error.
+    pub head: Result<Option<ChainHead>, String>,
+    /// The subnet: `None` not read yet, `Some(None)` absent on chain.
+    pub snapshot: Option<Option<std::sync::Arc<SubnetSnapshot>>>,
+}
+
 /// Computes a Subnet's status from the previous one.
 pub fn subnet(
     previous: Option<&SubnetStatus>,
     spec: &SubnetSpec,
     generation: Option<i64>,
     problem: Option<&Problem>,
+    chain: Option<&ChainView>,
     now: Timestamp,
 ) -> SubnetStatus {
     let mut status = previous.cloned().unwrap_or_default();
@@ -234,23 +369,83 @@ pub fn subnet(
     if spec.netuid.is_some() {
         status.netuid = spec.netuid;
     }
-    if let Some(p) = status.registration_price_rao {
-        status.registration_price_tao = Some(rao_to_tao(p));
-    }
-    let ready = match problem {
-        Some(p) => NewCondition {
+    let ready = match (problem, chain) {
+        (Some(p), _) => NewCondition {
             type_: types::READY,
             status: false,
             reason: p.reason(),
             message: p.to_string(),
         },
-        None => NewCondition {
+        (None, None) => NewCondition {
             type_: types::READY,
             status: false,
             reason: "ChainNotConnected",
-            message: "spec is valid; this operator version does not connect to chains yet"
-                .to_string(),
+            message:
+                "spec is valid; the operator runs without a chain client (--chain-backend none)"
+                    .to_string(),
         },
+        (None, Some(view)) => {
+            status.endpoint = Some(view.endpoint.clone());
+            let reachable = match &view.head {
+                Ok(Some(h)) => {
+                    status.genesis_hash = Some(h.genesis_hash.clone());
+                    status.runtime_spec_version = Some(h.spec_version);
+                    status.best_block = Some(h.best);
+                    status.finalized_block = Some(h.finalized);
+                    NewCondition {
+                        type_: types::CHAIN_REACHABLE,
+                        status: true,
+                        reason: "Connected",
+                        message: format!("following {}", view.endpoint),
+                    }
+                }
+                Ok(None) => NewCondition {
+                    type_: types::CHAIN_REACHABLE,
+                    status: false,
+                    reason: "Connecting",
+                    message: format!("no block read yet from {}", view.endpoint),
+                },
+                Err(e) => NewCondition {
+                    type_: types::CHAIN_REACHABLE,
+                    status: false,
+                    reason: "Unreachable",
+                    message: e.clone(),
+                },
+            };
+            let connected = reachable.status;
+            set_condition(&mut status.conditions, reachable, generation, now);
+            match (&view.snapshot, connected) {
+                (Some(Some(s)), true) => {
+                    status.registration_price_rao = Some(s.burn);
+                    status.registration_price_tao = Some(rao_to_tao(s.burn));
+                    status.tempo = Some(s.tempo);
+                    let used = u16::try_from(s.neurons.len()).unwrap_or(u16::MAX);
+                    status.uids_used = Some(used);
+                    status.max_uids = Some(s.max_uids);
+                    status.uids = Some(format!("{used}/{}", s.max_uids));
+                    status.immunity_period = Some(s.immunity_period);
+                    status.registration_open = Some(s.registration_allowed && s.started);
+                    NewCondition {
+                        type_: types::READY,
+                        status: true,
+                        reason: "SubnetFound",
+                        message: format!("subnet {} at block {}", s.netuid, s.block),
+                    }
+                }
+                (Some(None), true) => NewCondition {
+                    type_: types::READY,
+                    status: false,
+                    reason: "SubnetNotOnChain",
+                    message: format!("netuid {:?} does not exist on the chain", spec.netuid),
+                },
+                _ => NewCondition {
+                    type_: types::READY,
+                    status: false,
+                    reason: "WaitingForChain",
+                    message: "the subnet has not been read from the chain yet".to_string(),
+                },
+            }
+        }
     };
     set_condition(&mut status.conditions, ready, generation, now);
     status

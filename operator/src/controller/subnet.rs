@@ -27,11 +27,23 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<Subnet>>, ctx: Arc<Context>) 
 #[tracing::instrument(skip_all, fields(name = %subnet.name_any(), namespace = subnet.namespace().unwrap_or_default()))]
 async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
     let problem = validate::subnet(&subnet.spec).err();
+    let chain = match (&ctx.chain, subnet.spec.netuid, &problem) {
+        (Some(cache), Some(netuid), None) => {
+            cache.watch(netuid);
+            Some(status::ChainView {
+                endpoint: cache.chain.describe(),
+                head: cache.head(),
+                snapshot: cache.snapshot(netuid),
+            })
+        }
+        _ => None,
+    };
     let desired = status::subnet(
         subnet.status.as_ref(),
         &subnet.spec,
         subnet.metadata.generation,
         problem.as_ref(),
+        chain.as_ref(),
         Timestamp::now(),
     );
     if subnet.status.as_ref() != Some(&desired) {
@@ -46,6 +58,17 @@ async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
     .await;
     Ok(if problem.is_some() {
         Action::await_change()
+    } else if chain.is_some()
+        && !crate::crd::conditions::is_true(
+            &desired.conditions,
+            crate::crd::conditions::types::READY,
+        )
+    {
+        // Not read from the chain yet (or unreachable): look again soon.
+        Action::requeue(std::time::Duration::from_secs(2))
+    } else if chain.is_some() {
+        // Block numbers and prices move: refresh the status now and then, not every block.
+        Action::requeue(std::time::Duration::from_secs(15).min(ctx.resync))
     } else {
         Action::requeue(ctx.resync)
     })

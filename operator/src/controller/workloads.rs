@@ -19,7 +19,10 @@ use super::build::{self, FleetInput, REPLICA_INDEX_LABEL, ReplicaInput, stamped}
 use super::keys::HotkeyRef;
 use super::rollout::{self, Canary, ReplicaState};
 use super::{Context, Error, FIELD_MANAGER, Result};
-use crate::crd::fleet::{AxonAddress, AxonExposure, RetentionPolicy};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::crd::common::parse_duration_secs;
+use crate::crd::fleet::{AxonAddress, AxonExposure, CanaryStatus, RetentionPolicy};
 
 /// The children of a fleet as listed at the start of a reconcile.
 #[derive(Default)]
@@ -60,6 +63,8 @@ pub struct WorkloadObservation {
     pub outdated: BTreeSet<u32>,
     /// The canary replica is on the new template and ready, waiting for promotion.
     pub canary_waiting: bool,
+    /// Since when the canary has been ready on the new template (for `autoPromoteAfter`).
+    pub canary: Option<CanaryStatus>,
 }
 
 fn index_of<K: Resource>(obj: &K) -> Option<u32> {
@@ -161,6 +166,8 @@ pub async fn reconcile(
     children: &Children,
     active: &BTreeSet<u32>,
     hotkeys: &BTreeMap<u32, HotkeyRef>,
+    previous_canary: Option<&CanaryStatus>,
+    now: Timestamp,
 ) -> Result<WorkloadObservation> {
     let spec = f.spec;
     let mut obs = WorkloadObservation::default();
@@ -256,10 +263,49 @@ pub async fn reconcile(
             ))
         })
         .collect();
-    let canary = spec.update_strategy.canary.as_ref().map(|c| Canary {
-        index: c.index,
-        promoted: c.promoted,
-    });
+    // A canary that has run the new template, ready, for `autoPromoteAfter` is promoted.
+    let mut canary = None;
+    if let Some(c) = spec.update_strategy.canary.as_ref() {
+        let want = desired
+            .get(&c.index)
+            .and_then(template_hash)
+            .unwrap_or_default();
+        let on_new = states
+            .get(&c.index)
+            .is_some_and(|s| s.ready && s.template_hash.as_deref() == Some("current"));
+        let outdated_others = states
+            .iter()
+            .any(|(i, s)| *i != c.index && s.template_hash.as_deref() != Some("current"));
+        if on_new && outdated_others {
+            let since = previous_canary
+                .filter(|p| p.index == c.index && p.template_hash == want)
+                .map(|p| p.ready_since.clone())
+                .unwrap_or_else(|| now.to_string());
+            obs.canary = Some(CanaryStatus {
+                index: c.index,
+                template_hash: want.to_string(),
+                ready_since: since,
+            });
+        }
+        let timed_out = match (
+            c.auto_promote_after
+                .as_deref()
+                .and_then(parse_duration_secs),
+            obs.canary
+                .as_ref()
+                .and_then(|s| s.ready_since.parse::<Timestamp>().ok()),
+        ) {
+            (Some(after), Some(since)) => {
+                now.as_second().saturating_sub(since.as_second())
+                    >= i64::try_from(after).unwrap_or(i64::MAX)
+            }
+            _ => false,
+        };
+        canary = Some(Canary {
+            index: c.index,
+            promoted: c.promoted || timed_out,
+        });
+    }
     let may_update = rollout::updatable(&states, "current", canary.as_ref());
     for (&i, want) in &desired {
         match children.statefulsets.get(&i) {

@@ -541,12 +541,30 @@ pub struct FleetStatus {
     /// The account that signs registrations (public address only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_signer: Option<SignerStatus>,
+    /// A canary rollout in progress: since when the canary has been ready on the new template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+    /// Replica indices whose hotkey lost its UID (pruned) and is not registered again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deregistered: Vec<u32>,
     /// Dry-run plan: what would be registered and what it would cost now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
     /// Per-replica state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replica_statuses: Vec<ReplicaStatus>,
+}
+
+/// A canary in progress.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    /// The canary's replica index.
+    pub index: u32,
+    /// Hash of the template it runs.
+    pub template_hash: String,
+    /// When it was first seen ready on that template (RFC 3339).
+    pub ready_since: String,
 }
 
 /// The registration signer.

@@ -76,6 +76,11 @@ impl Signer {
         self.key.public()
     }
 
+    /// Signs `message` (sr25519, substrate context).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message)
+    }
+
     /// A `subxt-signer` key pair for signing extrinsics.
     pub fn keypair(&self) -> Result<subxt_signer::sr25519::Keypair, KeyError> {
         subxt_signer::sr25519::Keypair::from_secret_key(*self.key.seed())

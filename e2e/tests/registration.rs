@@ -1,0 +1,366 @@
+//! Registration against the simulated chain (the in-memory model behind
+//! `subnet-operator-simchain`), with the operator running as a process on the local control
+//! plane: price limit, decay, budget, crash safety under SIGKILL, and proxies.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use e2e::{OperatorProcess, SimChainProcess, TempNamespace, client, install_crds, wait_until};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, PostParams};
+use subnet_operator::crd::Miner;
+use subnet_operator::keys::Hotkey;
+
+struct World {
+    _ns: TempNamespace,
+    ns: String,
+    client: kube::Client,
+    chain: SimChainProcess,
+    coldkey: Hotkey,
+}
+
+/// A namespace, a simulated chain whose subnet 1 starts at `burn` TAO with half-life 360
+/// blocks (every transaction lands in a block of its own), a funded coldkey, a Subnet, and the coldkey's public file.
+async fn world(prefix: &str, burn: &str, extra_genesis: &str) -> Result<Option<World>> {
+    world_with(prefix, burn, Hotkey::generate()?, extra_genesis).await
+}
+
+async fn world_with(
+    prefix: &str,
+    burn: &str,
+    coldkey: Hotkey,
+    extra_genesis: &str,
+) -> Result<Option<World>> {
+    let Some(client) = client().await else {
+        return Ok(None);
+    };
+    install_crds(&client).await?;
+    let ns = TempNamespace::new(&client, prefix).await?;
+    let genesis = format!(
+        "feeRao: 1000\nbalances:\n  - {{account: {}, tao: \"1000\"}}\n{extra_genesis}subnets:\n  - {{netuid: 1, burnTao: \"{burn}\", burnHalfLife: 360, maxBurnTao: \"100\", tempo: 10}}\n",
+        coldkey.ss58()
+    );
+    let chain = SimChainProcess::start(&genesis).await?;
+    let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), &ns.name);
+    subnets
+        .create(
+            &PostParams::default(),
+            &serde_yaml::from_str(
+                "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: \"ws://simulated:9944\", netuid: 1}}",
+            )?,
+        )
+        .await?;
+    let name = ns.name.clone();
+    Ok(Some(World {
+        _ns: ns,
+        ns: name,
+        client,
+        chain,
+        coldkey,
+    }))
+}
+
+impl World {
+    fn operator(&self, identity: &str) -> Result<OperatorProcess> {
+        OperatorProcess::start(
+            &self.ns,
+            identity,
+            &[
+                ("CHAIN_BACKEND", "sim"),
+                ("SIM_CHAIN_URL", &self.chain.url()),
+                ("CHAIN_POLL_MS", "100"),
+            ],
+        )
+    }
+
+    async fn secret(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        secrets
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": name}, "stringData": {key: value},
+                }))?,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The coldkey as the registration signer (an unencrypted keyfile, for the test).
+    async fn coldkey_signer(&self) -> Result<String> {
+        self.secret("cold", "coldkey", &self.coldkey.keyfile_json())
+            .await?;
+        self.secret("cold-pw", "password", "").await?;
+        Ok("    registrationSigner: {coldkey: {secretRef: {name: cold}, passwordSecretRef: {name: cold-pw}}}".into())
+    }
+
+    async fn miner(&self, replicas: u32, signer: &str, registration: &str) -> Result<Api<Miner>> {
+        let miners: Api<Miner> = Api::namespaced(self.client.clone(), &self.ns);
+        let yaml = format!(
+            "apiVersion: subnet-operator.io/v1alpha1\nkind: Miner\nmetadata: {{name: m}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: {replicas}\n  wallet:\n    coldkeyPub: {{ss58: {}}}\n{signer}\n  registration: {registration}\n  template: {{image: \"miner:1\"}}\n",
+            self.coldkey.ss58()
+        );
+        miners
+            .create(&PostParams::default(), &serde_yaml::from_str(&yaml)?)
+            .await?;
+        Ok(miners)
+    }
+}
+
+async fn registered(miners: &Api<Miner>) -> Result<(i32, u64, Vec<u64>)> {
+    let s = miners.get("m").await?.status.unwrap_or_default();
+    let spend = s.spend.map(|s| s.total_spent_rao).unwrap_or(0);
+    let prices = s
+        .replica_statuses
+        .iter()
+        .filter_map(|r| r.last_registration.as_ref().map(|l| l.price_rao))
+        .collect();
+    Ok((s.registered_replicas, spend, prices))
+}
+
+async fn condition(miners: &Api<Miner>, type_: &str) -> Result<Option<(String, String)>> {
+    Ok(miners.get("m").await?.status.and_then(|s| {
+        s.conditions
+            .into_iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| (c.status, c.reason))
+    }))
+}
+
+#[tokio::test]
+async fn twenty_replicas_register_under_the_limit_and_resume_as_the_price_decays() -> Result<()> {
+    let Some(w) = world("reg", "0.1", "").await? else {
+        return Ok(());
+    };
+    let _op = w.operator("op-reg")?;
+    let signer = w.coldkey_signer().await?;
+    let miners = w
+        .miner(20, &signer, "{mode: Burn, maxPriceTao: \"0.45\"}")
+        .await?;
+
+    // Each registration bumps the price by 1.26 and its own block decays it by 2^(-1/360):
+    // 0.1 · 1.2576^k stays under 0.45 for k = 0..6: seven registrations, then the limit holds.
+    wait_until(Duration::from_secs(90), || async {
+        Ok(registered(&miners).await?.0 == 7)
+    })
+    .await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(condition(&miners, "Registered").await?
+            == Some(("False".into(), "PriceAboveLimit".into())))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (n, _, mut prices) = registered(&miners).await?;
+    assert_eq!(n, 7, "the price limit did not hold");
+    prices.sort_unstable();
+    for pair in prices.windows(2) {
+        assert!(
+            pair[1] > pair[0],
+            "prices must rise with each registration: {prices:?}"
+        );
+    }
+    assert!(prices.iter().all(|p| *p <= 450_000_000));
+
+    // Blocks pass, the price decays, registration resumes until all 20 are in.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while registered(&miners).await?.0 < 20 {
+        if Instant::now() > deadline {
+            bail!("only {} of 20 registered", registered(&miners).await?.0);
+        }
+        w.chain.advance(40).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    wait_until(Duration::from_secs(30), || async {
+        Ok(
+            condition(&miners, "Registered").await?
+                == Some(("True".into(), "AllRegistered".into())),
+        )
+    })
+    .await?;
+    // Spend equals the sum of the prices the chain charged, and each was paid once.
+    let burns = w.chain.burns().await?;
+    assert_eq!(burns.len(), 20);
+    let charged: u64 = burns.iter().map(|(_, b)| b).sum();
+    let (_, spend, prices) = registered(&miners).await?;
+    assert_eq!(spend, charged);
+    assert_eq!(prices.iter().sum::<u64>(), charged);
+    let snap = w.chain.subnet(1).await?;
+    assert_eq!(snap["neurons"].as_array().map(Vec::len), Some(20));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_budget_smaller_than_the_fleet_stops_at_the_budget() -> Result<()> {
+    let Some(w) = world("budget", "0.1", "").await? else {
+        return Ok(());
+    };
+    let _op = w.operator("op-budget")?;
+    let signer = w.coldkey_signer().await?;
+    // 0.1 + 0.1258 fits in 0.3; the third (about 0.158) does not.
+    let miners = w
+        .miner(
+            5,
+            &signer,
+            "{mode: Burn, maxPriceTao: \"1\", budget: {tao: \"0.3\", window: 24h}}",
+        )
+        .await?;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(condition(&miners, "BudgetExhausted")
+            .await?
+            .is_some_and(|(s, _)| s == "True"))
+    })
+    .await?;
+    let (n, first_spend, _) = registered(&miners).await?;
+    assert_eq!(n, 2);
+    assert!(first_spend <= 300_000_000);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        registered(&miners).await?.1,
+        first_spend,
+        "spent after the budget was exhausted"
+    );
+    // Time passes and prices fall: what still fits may be spent, never more than the budget.
+    for _ in 0..5 {
+        w.chain.advance(20).await?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let (n, spend, _) = registered(&miners).await?;
+    assert!(
+        spend <= 300_000_000,
+        "spent {spend} rao of a 0.3 TAO budget"
+    );
+    assert!(n < 5, "the budget cannot pay for the whole fleet");
+    let charged: u64 = w.chain.burns().await?.iter().map(|(_, b)| b).sum();
+    assert_eq!(spend, charged);
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigkill_during_registrations_never_pays_twice() -> Result<()> {
+    let Some(w) = world("crash", "0.1", "").await? else {
+        return Ok(());
+    };
+    let signer = w.coldkey_signer().await?;
+    // A low limit spreads registrations over time (each bump waits for decay), so that kills
+    // land while registrations are in flight.
+    let miners = w
+        .miner(20, &signer, "{mode: Burn, maxPriceTao: \"0.11\"}")
+        .await?;
+    let chain_addr = w.chain.addr.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            let _ = e2e::http_post_json(
+                &chain_addr,
+                "/admin/advance",
+                &serde_json::json!({"blocks": 1}),
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    });
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let result = async {
+        for kill in 0..20 {
+            let mut op = w.operator("op-crash")?;
+            tokio::time::sleep(Duration::from_millis(1500 + next() % 2500)).await;
+            op.kill();
+            eprintln!("kill {kill}: {} registered", registered(&miners).await?.0);
+        }
+        let _op = w.operator("op-crash")?;
+        wait_until(Duration::from_secs(240), || async {
+            Ok(registered(&miners).await?.0 == 20)
+        })
+        .await
+        .context("all 20 registered after the crashes")?;
+        anyhow::Ok(())
+    }
+    .await;
+    ticker.abort();
+    result?;
+    let burns = w.chain.burns().await?;
+    assert_eq!(
+        burns.len(),
+        20,
+        "a burn was paid twice (or missed): {} burns",
+        burns.len()
+    );
+    let charged: u64 = burns.iter().map(|(_, b)| b).sum();
+    let (_, spend, prices) = registered(&miners).await?;
+    assert_eq!(
+        spend, charged,
+        "status spend differs from what the chain charged"
+    );
+    assert_eq!(prices.len(), 20);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_registration_proxy_signs_and_the_coldkey_pays() -> Result<()> {
+    let coldkey = Hotkey::generate()?;
+    let proxy = Hotkey::generate()?;
+    // On chain from genesis: the proxy relationship, and a little for the proxy's fees.
+    let extra = format!(
+        "  - {{account: {}, tao: \"1\"}}\nproxies:\n  - {{real: {}, delegate: {}}}\n",
+        proxy.ss58(),
+        coldkey.ss58(),
+        proxy.ss58()
+    );
+    let Some(w) = world_with("proxy", "0.1", coldkey, &extra).await? else {
+        return Ok(());
+    };
+    let _op = w.operator("op-proxy")?;
+    w.secret(
+        "reg-proxy",
+        "mnemonic",
+        proxy.mnemonic().unwrap_or_default(),
+    )
+    .await?;
+    let miners = w
+        .miner(
+            3,
+            "    registrationSigner: {proxy: {secretRef: {name: reg-proxy}}}",
+            "{mode: Burn, maxPriceTao: \"1\"}",
+        )
+        .await?;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(registered(&miners).await?.0 == 3)
+    })
+    .await?;
+    let burns = w.chain.burns().await?;
+    assert_eq!(burns.len(), 3);
+    let cold_hex = hex::encode(w.coldkey.public());
+    assert!(
+        burns.iter().all(|(payer, _)| *payer == cold_hex),
+        "the coldkey must pay: {burns:?}"
+    );
+    let status = miners.get("m").await?.status.unwrap_or_default();
+    let signer = status
+        .registration_signer
+        .context("no registrationSigner in status")?;
+    assert_eq!(
+        (signer.kind.as_str(), signer.ss58.as_str()),
+        ("Proxy", proxy.ss58().as_str())
+    );
+    // The coldkey's secret is nowhere in the cluster.
+    let secrets: Api<Secret> = Api::namespaced(w.client.clone(), &w.ns);
+    let all = serde_json::to_string(&secrets.list(&ListParams::default()).await?.items)?;
+    let phrase = w.coldkey.mnemonic().unwrap_or_default().to_string();
+    use base64::Engine as _;
+    for needle in [
+        phrase.clone(),
+        base64::engine::general_purpose::STANDARD.encode(&phrase),
+        hex::encode(w.coldkey.seed()),
+    ] {
+        assert!(
+            !all.contains(&needle),
+            "the coldkey's secret is in a Secret"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! One reader per chain: a follower polls the head and, when a block is added, reads one
+//! snapshot per watched subnet. Controllers only read this cache, so chain reads grow with the
+//! number of subnets, not with replicas or reconciles.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{ChainHead, SharedChain, SubnetSnapshot};
+use crate::metrics::Metrics;
+
+#[derive(Default)]
+struct Inner {
+    head: Option<ChainHead>,
+    /// The first block seen and when, to estimate the block time.
+    first_seen: Option<(u64, std::time::Instant)>,
+    error: Option<String>,
+    watched: BTreeSet<u16>,
+    snapshots: BTreeMap<u16, Option<Arc<SubnetSnapshot>>>,
+}
+
+/// The cache of one chain.
+pub struct ChainCache {
+    /// The chain.
+    pub chain: SharedChain,
+    inner: Mutex<Inner>,
+    metrics: Metrics,
+}
+
+impl ChainCache {
+    /// A cache over `chain`.
+    pub fn new(chain: SharedChain, metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self {
+            chain,
+            inner: Mutex::new(Inner::default()),
+            metrics,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the follower to read `netuid` every block.
+    pub fn watch(&self, netuid: u16) {
+        self.lock().watched.insert(netuid);
+    }
+
+    /// The last head read, or the last error.
+    pub fn head(&self) -> Result<Option<ChainHead>, String> {
+        let i = self.lock();
+        match &i.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(i.head.clone()),
+        }
+    }
+
+    /// The observed time per block (12 s until two blocks have been seen).
+    pub fn block_time(&self) -> Duration {
+        let i = self.lock();
+        match (i.first_seen, i.head.as_ref()) {
+            (Some((b0, t0)), Some(h)) if h.best > b0 => {
+                let per = t0.elapsed() / u32::try_from(h.best - b0).unwrap_or(u32::MAX);
+                per.clamp(Duration::from_millis(10), Duration::from_secs(60))
+            }
+            _ => Duration::from_secs(12),
+        }
+    }
+
+    /// The last snapshot of `netuid`: `None` when not read yet, `Some(None)` when the subnet
+    /// does not exist.
+    pub fn snapshot(&self, netuid: u16) -> Option<Option<Arc<SubnetSnapshot>>> {
+        self.lock().snapshots.get(&netuid).cloned()
+    }
+
+    /// Reads the head and, if it moved (or a watched subnet was never read), every watched
+    /// subnet. Returns whether anything was read.
+    pub async fn refresh(&self) -> bool {
+        self.metrics.chain_call("head");
+        let head = match self.chain.head().await {
+            Ok(h) => h,
+            Err(e) => {
+                self.metrics.chain_error("head");
+                self.lock().error = Some(e.to_string());
+                return false;
+            }
+        };
+        let (moved, todo): (bool, Vec<u16>) = {
+            let i = self.lock();
+            let moved = i.head.as_ref().map(|h| h.best) != Some(head.best)
+                || i.head.as_ref().map(|h| &h.genesis_hash) != Some(&head.genesis_hash);
+            let todo = i
+                .watched
+                .iter()
+                .copied()
+                .filter(|n| moved || !i.snapshots.contains_key(n))
+                .collect();
+            (moved, todo)
+        };
+        let mut read = BTreeMap::new();
+        for netuid in &todo {
+            self.metrics.chain_call("subnet");
+            match self.chain.subnet(*netuid).await {
+                Ok(s) => {
+                    read.insert(*netuid, s.map(Arc::new));
+                }
+                Err(e) => {
+                    self.metrics.chain_error("subnet");
+                    self.lock().error = Some(e.to_string());
+                    return false;
+                }
+            }
+        }
+        let mut i = self.lock();
+        i.error = None;
+        match i.first_seen {
+            Some((b, _)) if b <= head.best => {}
+            _ => i.first_seen = Some((head.best, std::time::Instant::now())),
+        }
+        i.head = Some(head);
+        i.snapshots.extend(read);
+        moved || !todo.is_empty()
+    }
+
+    /// Follows the chain: refreshes every `every` until the process ends.
+    pub fn spawn_follower(self: &Arc<Self>, every: Duration) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                me.refresh().await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::memory::{Genesis, GenesisSubnet, MemoryChain};
+
+    #[tokio::test]
+    async fn reads_grow_with_subnets_not_readers() {
+        let g = Genesis {
+            subnets: vec![
+                serde_yaml::from_str::<GenesisSubnet>("{netuid: 1}")
+                    .unwrap_or_else(|e| panic!("{e}")),
+                serde_yaml::from_str::<GenesisSubnet>("{netuid: 2}")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ],
+            ..Default::default()
+        };
+        let mem = Arc::new(MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")));
+        let metrics = Metrics::new();
+        let cache = ChainCache::new(mem.clone(), metrics.clone());
+        cache.watch(1);
+        cache.watch(2);
+        cache.watch(1);
+        assert!(cache.refresh().await);
+        // A thousand readers read the cache, not the chain.
+        for _ in 0..1000 {
+            assert!(cache.snapshot(1).is_some_and(|s| s.is_some()));
+        }
+        // Same block: only the head is read.
+        assert!(!cache.refresh().await);
+        mem.advance(1);
+        assert!(cache.refresh().await);
+        let text = metrics.encode().unwrap_or_default();
+        assert!(
+            text.contains(r#"subnet_operator_chain_calls_total{method="subnet"} 4"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"subnet_operator_chain_calls_total{method="head"} 3"#),
+            "{text}"
+        );
+        assert_eq!(cache.snapshot(3), None);
+    }
+}

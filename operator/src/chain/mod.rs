@@ -1,0 +1,255 @@
+//! The chain: one [`Chain`] trait for what the controllers need, with an in-memory model of
+//! subtensor's rules ([`memory`]) that tests use directly and that the operator can run against
+//! through the simulation server ([`sim`]).
+//!
+//! Transactions are signed by the caller's key and prepared before they are sent
+//! ([`Chain::prepare_register`]), so the controller can persist the intent (nonce, era end,
+//! hash) before anything reaches the chain. One nonce is included at most once: re-sending a
+//! prepared registration after a crash can never pay twice.
+
+pub mod cache;
+pub mod memory;
+pub mod sim;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A 32-byte account id (public key).
+pub type AccountId = [u8; 32];
+
+/// Errors of chain access. Dispatch errors carry the chain's own names (`pallet.Error`).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainError {
+    /// The endpoint cannot be reached or answered badly.
+    #[error("chain unreachable: {0}")]
+    Unreachable(String),
+    /// A transaction was rejected before inclusion (bad nonce, expired era, bad signature).
+    #[error("transaction invalid: {0}")]
+    Invalid(String),
+    /// The chain ran the call and it failed with this error (e.g.
+    /// `SubtensorModule.RegistrationPriceLimitExceeded`).
+    #[error("dispatch error: {0}")]
+    Dispatch(String),
+    /// Something else.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ChainError {
+    /// The short error name for metrics and conditions (`RegistrationPriceLimitExceeded`).
+    pub fn name(&self) -> String {
+        match self {
+            ChainError::Dispatch(e) => e.rsplit('.').next().unwrap_or(e).to_string(),
+            ChainError::Unreachable(_) => "Unreachable".to_string(),
+            ChainError::Invalid(_) => "Invalid".to_string(),
+            ChainError::Other(_) => "Other".to_string(),
+        }
+    }
+}
+
+/// Result of chain calls.
+pub type Result<T, E = ChainError> = std::result::Result<T, E>;
+
+/// The chain's head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// Best block number.
+    pub best: u64,
+    /// Finalized block number.
+    pub finalized: u64,
+    /// Genesis hash (hex).
+    pub genesis_hash: String,
+    /// Runtime spec version.
+    pub spec_version: u32,
+}
+
+/// An axon as the chain stores it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Axon {
+    /// IP address.
+    pub ip: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// A neuron (UID) of a subnet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Neuron {
+    /// UID.
+    pub uid: u16,
+    /// Hotkey.
+    pub hotkey: AccountId,
+    /// Owning coldkey.
+    pub coldkey: AccountId,
+    /// Block of registration.
+    pub registered_at: u64,
+    /// Incentive, 0–1.
+    pub incentive: f64,
+    /// Emission per epoch in rao.
+    pub emission: u64,
+    /// Trust, 0–1.
+    pub trust: f64,
+    /// Stake on the subnet in rao.
+    pub stake: u64,
+    /// Validator permit.
+    pub validator_permit: bool,
+    /// Validator trust, 0–1.
+    pub validator_trust: f64,
+    /// Dividends, 0–1.
+    pub dividends: f64,
+    /// Block of the last weights set.
+    pub last_update: u64,
+    /// Axon, if served.
+    pub axon: Option<Axon>,
+}
+
+/// One read of a subnet at one block: what every Miner and Validator on it needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubnetSnapshot {
+    /// Netuid.
+    pub netuid: u16,
+    /// Block read at.
+    pub block: u64,
+    /// Registration burn in rao.
+    pub burn: u64,
+    /// Lower bound of the burn.
+    pub min_burn: u64,
+    /// Upper bound of the burn.
+    pub max_burn: u64,
+    /// Blocks for the burn to halve.
+    pub burn_half_life: u16,
+    /// Blocks per epoch.
+    pub tempo: u16,
+    /// Maximum UIDs.
+    pub max_uids: u16,
+    /// Blocks a new registration is immune to pruning.
+    pub immunity_period: u16,
+    /// Registration allowed.
+    pub registration_allowed: bool,
+    /// Started (`start_call` done; subtoken enabled).
+    pub started: bool,
+    /// Owner coldkey.
+    pub owner: Option<AccountId>,
+    /// Neurons by UID.
+    pub neurons: Vec<Neuron>,
+}
+
+impl SubnetSnapshot {
+    /// The neuron of `hotkey`, if registered.
+    pub fn neuron(&self, hotkey: &AccountId) -> Option<&Neuron> {
+        self.neurons.iter().find(|n| &n.hotkey == hotkey)
+    }
+}
+
+/// An account's balance and next nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AccountInfo {
+    /// Free balance in rao.
+    pub free: u64,
+    /// Next nonce.
+    pub nonce: u64,
+}
+
+/// A registration to sign: `register_limit(netuid, hotkey, limit)`, sent by the coldkey, or
+/// wrapped in `Proxy.proxy(real = coldkey, Registration, …)` by a proxy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterCall {
+    /// Netuid.
+    pub netuid: u16,
+    /// Hotkey to register.
+    pub hotkey: AccountId,
+    /// Price limit in rao.
+    pub limit_rao: u64,
+    /// When signed by a proxy: the coldkey that pays.
+    pub real: Option<AccountId>,
+}
+
+/// A signed transaction, ready to send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedTx {
+    /// Signer.
+    pub signer: AccountId,
+    /// Signer's nonce used.
+    pub nonce: u64,
+    /// Last block at which it can be included.
+    pub era_end: u64,
+    /// Transaction hash (hex).
+    pub hash: String,
+    /// The call.
+    pub call: RegisterCall,
+    /// Signature over the payload (hex).
+    pub signature: String,
+    /// Encoded extrinsic, for the real chain (hex; empty for the model).
+    #[serde(default)]
+    pub encoded: String,
+}
+
+/// What happened to a sent registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxOutcome {
+    /// Block it was included in.
+    pub block: u64,
+    /// Transaction hash.
+    pub hash: String,
+    /// `Ok(uid, burn paid)` or the dispatch error's name.
+    pub result: std::result::Result<(u16, u64), String>,
+}
+
+/// What the controllers need of a chain.
+#[async_trait]
+pub trait Chain: Send + Sync {
+    /// Short description for logs and status (`memory`, `sim http://…`, an URL).
+    fn describe(&self) -> String;
+    /// The head.
+    async fn head(&self) -> Result<ChainHead>;
+    /// A snapshot of a subnet (None if it does not exist).
+    async fn subnet(&self, netuid: u16) -> Result<Option<SubnetSnapshot>>;
+    /// An account's balance and nonce.
+    async fn account(&self, who: AccountId) -> Result<AccountInfo>;
+    /// Whether `delegate` is a `Registration` (or `Any`) proxy of `real`.
+    async fn is_registration_proxy(&self, real: AccountId, delegate: AccountId) -> Result<bool>;
+    /// Looks up the outcome of a transaction by hash, searching blocks `from..=to`.
+    async fn find_tx(&self, hash: &str, from: u64, to: u64) -> Result<Option<TxOutcome>>;
+    /// Signs a registration with `nonce`, valid until `era_end` (default: a few dozen blocks
+    /// from now). Sends nothing.
+    async fn prepare_register(
+        &self,
+        signer: &crate::keys::signer::Signer,
+        call: RegisterCall,
+        nonce: u64,
+        era_end: Option<u64>,
+    ) -> Result<PreparedTx>;
+    /// Sends a prepared transaction and waits for its inclusion.
+    async fn submit(&self, tx: &PreparedTx) -> Result<TxOutcome>;
+}
+
+/// A shared chain client.
+pub type SharedChain = Arc<dyn Chain>;
+
+/// Signing payload of a prepared registration (what the signature covers).
+pub fn signing_payload(
+    signer: &AccountId,
+    nonce: u64,
+    era_end: u64,
+    call: &RegisterCall,
+) -> Vec<u8> {
+    let mut p = b"subnet-operator/register/v1".to_vec();
+    p.extend_from_slice(signer);
+    p.extend_from_slice(&nonce.to_le_bytes());
+    p.extend_from_slice(&era_end.to_le_bytes());
+    p.extend_from_slice(&call.netuid.to_le_bytes());
+    p.extend_from_slice(&call.hotkey);
+    p.extend_from_slice(&call.limit_rao.to_le_bytes());
+    if let Some(r) = &call.real {
+        p.extend_from_slice(r);
+    }
+    p
+}
+
+/// Hash of a signing payload (hex), as the transaction hash.
+pub fn payload_hash(payload: &[u8]) -> String {
+    use sha2::Digest;
+    format!("0x{}", hex::encode(sha2::Sha256::digest(payload)))
+}

@@ -1,0 +1,572 @@
+//! The registration step of a fleet reconcile, level-triggered: read the subnet snapshot, record
+//! what the chain says of each replica, resolve any registration in flight, then register the
+//! next replica when the policy allows (price limit, budget, balance, proxy). The intent (nonce,
+//! era end, hash, limit) is written to status *before* anything is sent; after a crash the chain
+//! is read before anything is sent again, and a resend reuses the intent's nonce, so a burn is
+//! never paid twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::events::EventType;
+
+use super::fleet::FleetKind;
+use super::keys::HotkeyRef;
+use super::validate::FleetNumbers;
+use super::{Context, Result};
+use crate::chain::cache::ChainCache;
+use crate::chain::{AccountId, ChainError, PreparedTx, RegisterCall, SubnetSnapshot};
+use crate::crd::common::rao_to_tao;
+use crate::crd::fleet::{
+    AxonAddress, FleetSpec, FleetStatus, PlanStatus, ReRegister, RegistrationIntent,
+    RegistrationMode, RegistrationRecord, SpendStatus,
+};
+use crate::keys::signer::{Signer, SignerKind};
+use crate::keys::ss58_decode;
+
+/// What the registration step found, for conditions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistrationObservation {
+    /// Replicas registered / wanted.
+    pub registered: usize,
+    /// Replicas wanted.
+    pub wanted: usize,
+    /// Why the remaining replicas are not registered (reason, message).
+    pub waiting: Option<(String, String)>,
+    /// The budget of the window is spent.
+    pub budget_exhausted: bool,
+    /// Replicas that lost their UID (index list).
+    pub deregistered: Vec<u32>,
+    /// When to look again.
+    pub requeue: Option<Duration>,
+}
+
+/// Blocks until a price `burn` decays to `limit` with `half_life`: `half_life · log2(burn/limit)`.
+pub fn blocks_until_price(burn: u64, limit: u64, half_life: u16) -> u64 {
+    if burn <= limit || limit == 0 {
+        return 0;
+    }
+    let ratio = burn as f64 / limit as f64;
+    (f64::from(half_life) * ratio.log2()).ceil() as u64
+}
+
+/// Spend in the current window; starts a new window when the old one has passed.
+pub fn window_spend(spend: Option<&SpendStatus>, window_secs: u64, now: Timestamp) -> SpendStatus {
+    let mut s = spend.cloned().unwrap_or_default();
+    let start = s
+        .window_start
+        .as_deref()
+        .and_then(|w| w.parse::<Timestamp>().ok());
+    let expired = start.is_none_or(|start| {
+        now.as_second().saturating_sub(start.as_second())
+            >= i64::try_from(window_secs).unwrap_or(i64::MAX)
+    });
+    if expired {
+        s.window_start = Some(now.to_string());
+        s.spent_rao = 0;
+    }
+    s.spent_tao = rao_to_tao(s.spent_rao);
+    s
+}
+
+/// Writes what the chain says of each replica into `status` (pure).
+pub fn record_chain_state(
+    status: &mut FleetStatus,
+    snapshot: &SubnetSnapshot,
+    hotkeys: &BTreeMap<u32, HotkeyRef>,
+) -> Vec<u32> {
+    let mut lost = vec![];
+    for r in &mut status.replica_statuses {
+        let Some(h) = hotkeys.get(&r.index) else {
+            continue;
+        };
+        let Ok(pk) = ss58_decode(&h.ss58) else {
+            continue;
+        };
+        match snapshot.neuron(&pk) {
+            Some(n) => {
+                r.registered = true;
+                r.uid = Some(n.uid);
+                r.immune_until_block = Some(n.registered_at + u64::from(snapshot.immunity_period));
+                r.incentive = Some(n.incentive);
+                r.emission_rao = Some(n.emission);
+                r.trust = Some(n.trust);
+                r.stake_rao = Some(n.stake);
+                r.validator_permit = Some(n.validator_permit);
+                r.validator_trust = Some(n.validator_trust);
+                r.dividends = Some(n.dividends);
+                r.last_weights_block = Some(n.last_update);
+                r.blocks_since_weights = Some(snapshot.block.saturating_sub(n.last_update));
+                r.axon_on_chain = n.axon.as_ref().map(|a| AxonAddress {
+                    ip: a.ip.clone(),
+                    port: a.port,
+                });
+            }
+            None => {
+                if r.registered && r.pending_registration.is_none() {
+                    lost.push(r.index);
+                }
+                r.registered = false;
+                r.uid = None;
+                r.immune_until_block = None;
+                r.incentive = None;
+                r.emission_rao = None;
+                r.trust = None;
+                r.stake_rao = None;
+                r.validator_permit = None;
+                r.validator_trust = None;
+                r.dividends = None;
+                r.last_weights_block = None;
+                r.blocks_since_weights = None;
+                r.axon_on_chain = None;
+            }
+        }
+    }
+    lost
+}
+
+/// The registration step. `status` is the working status: it is updated in place and written
+/// (with the intent) before each submission.
+#[allow(clippy::too_many_arguments)]
+pub async fn reconcile<K: FleetKind>(
+    ctx: &Context,
+    obj: &K,
+    status: &mut FleetStatus,
+    cache: &ChainCache,
+    netuid: u16,
+    spec: &FleetSpec,
+    numbers: &FleetNumbers,
+    hotkeys: &BTreeMap<u32, HotkeyRef>,
+    signer: Option<std::sync::Arc<Signer>>,
+    coldkey: AccountId,
+) -> Result<RegistrationObservation> {
+    cache.watch(netuid);
+    let mut obs = RegistrationObservation {
+        wanted: hotkeys.len(),
+        ..Default::default()
+    };
+    let Some(Some(snapshot)) = cache.snapshot(netuid) else {
+        obs.waiting = Some((
+            "WaitingForChain".into(),
+            format!("subnet {netuid} not read from the chain yet, or it does not exist"),
+        ));
+        obs.requeue = Some(Duration::from_secs(2));
+        return Ok(obs);
+    };
+    // Make sure every replica has a status entry before recording chain state.
+    for (&i, h) in hotkeys {
+        if !status.replica_statuses.iter().any(|r| r.index == i) {
+            status
+                .replica_statuses
+                .push(crate::crd::fleet::ReplicaStatus {
+                    index: i,
+                    hotkey: Some(h.ss58.clone()),
+                    secret_name: Some(h.secret_name.clone()),
+                    ..Default::default()
+                });
+        }
+    }
+    status.replica_statuses.sort_by_key(|r| r.index);
+    let lost = record_chain_state(status, &snapshot, hotkeys);
+    for i in &lost {
+        if let Some(r) = status.replica_statuses.iter_mut().find(|r| r.index == *i) {
+            r.message = Some(format!("deregistered at block {}", snapshot.block));
+        }
+        ctx.publish(
+            obj,
+            EventType::Warning,
+            "Deregistered",
+            format!(
+                "replica {i} lost its UID on subnet {netuid} at block {}",
+                snapshot.block
+            ),
+        )
+        .await;
+    }
+    if !lost.is_empty() {
+        status.deregistered.extend(lost.iter().copied());
+        status.deregistered.sort_unstable();
+        status.deregistered.dedup();
+    }
+    // A replica that is registered again is no longer deregistered.
+    let registered: Vec<u32> = status
+        .replica_statuses
+        .iter()
+        .filter(|r| r.registered)
+        .map(|r| r.index)
+        .collect();
+    status.deregistered.retain(|i| !registered.contains(i));
+    obs.deregistered = status.deregistered.clone();
+    status.registration_price_tao = Some(rao_to_tao(snapshot.burn));
+
+    let window = numbers.budget.map(|(_, w)| w).unwrap_or(86_400);
+    let mut spend = window_spend(status.spend.as_ref(), window, Timestamp::now());
+
+    // Resolve what is in flight first: the chain decides, not memory of the operator.
+    let pending: Vec<(u32, RegistrationIntent)> = status
+        .replica_statuses
+        .iter()
+        .filter_map(|r| Some((r.index, r.pending_registration.clone()?)))
+        .collect();
+    for (i, intent) in pending {
+        let outcome = {
+            ctx.metrics.chain_call("find_tx");
+            cache
+                .chain
+                .find_tx(
+                    &intent.tx_hash,
+                    intent.submitted_at_block,
+                    intent.era_end_block,
+                )
+                .await
+        };
+        match outcome {
+            Ok(Some(o)) => {
+                record_outcome(status, &mut spend, i, &o.result, o.block, &o.hash);
+            }
+            Ok(None) if snapshot.block > intent.era_end_block => {
+                // Expired without inclusion: nothing was paid.
+                if let Some(r) = status.replica_statuses.iter_mut().find(|r| r.index == i) {
+                    r.pending_registration = None;
+                }
+            }
+            Ok(None) => {
+                // Possibly still in a pool: send it again with the same nonce. One nonce is
+                // included at most once, so this can never pay twice.
+                if let Some(s) = &signer {
+                    let call = call_for(s, coldkey, netuid, hotkeys.get(&i), intent.limit_rao);
+                    if let Some(call) = call {
+                        let tx = cache
+                            .chain
+                            .prepare_register(s, call, intent.nonce, Some(intent.era_end_block))
+                            .await;
+                        if let Ok(tx) = tx {
+                            let sent = send(ctx, cache, &tx).await;
+                            if let Ok(o) = sent {
+                                record_outcome(status, &mut spend, i, &o.result, o.block, &o.hash);
+                            }
+                        }
+                    }
+                }
+                obs.requeue = Some(Duration::from_secs(2));
+            }
+            Err(e) => {
+                obs.waiting = Some(("ChainUnreachable".into(), e.to_string()));
+                obs.requeue = Some(Duration::from_secs(5));
+            }
+        }
+    }
+
+    let mut burn = snapshot.burn;
+    let want_register: Vec<u32> = status
+        .replica_statuses
+        .iter()
+        .filter(|r| hotkeys.contains_key(&r.index))
+        .filter(|r| !r.registered && r.pending_registration.is_none())
+        .filter(|r| {
+            spec.registration.re_register == ReRegister::Always
+                || !status.deregistered.contains(&r.index)
+        })
+        .map(|r| r.index)
+        .collect();
+
+    if spec.registration.mode == RegistrationMode::Manual {
+        if !want_register.is_empty() {
+            obs.waiting = Some((
+                "ManualRegistration".into(),
+                format!(
+                    "{} replica(s) wait for you to register their hotkeys",
+                    want_register.len()
+                ),
+            ));
+        }
+    } else if spec.registration.dry_run {
+        let mut cost = 0u64;
+        let mut price = burn;
+        for _ in &want_register {
+            cost = cost.saturating_add(price);
+            price = ((price as f64) * 1.26)
+                .round()
+                .min(snapshot.max_burn as f64) as u64;
+        }
+        status.plan = Some(PlanStatus {
+            would_register: want_register.clone(),
+            estimated_cost_tao: rao_to_tao(cost),
+        });
+        if !want_register.is_empty() {
+            obs.waiting = Some((
+                "DryRun".into(),
+                format!(
+                    "would register replicas {want_register:?} for about {} TAO",
+                    rao_to_tao(cost)
+                ),
+            ));
+        }
+    } else if let (Some(signer), Some(limit)) = (signer.as_ref(), numbers.max_price_rao) {
+        status.plan = None;
+        for i in want_register {
+            if !snapshot.registration_allowed || !snapshot.started {
+                obs.waiting = Some((
+                    "RegistrationClosed".into(),
+                    format!("subnet {netuid} does not accept registrations now"),
+                ));
+                obs.requeue = Some(Duration::from_secs(30));
+                break;
+            }
+            if burn > limit {
+                let blocks = blocks_until_price(burn, limit, snapshot.burn_half_life);
+                obs.waiting = Some((
+                    "PriceAboveLimit".into(),
+                    format!(
+                        "the registration price is above maxPriceTao {}; waiting for it to decay",
+                        rao_to_tao(limit)
+                    ),
+                ));
+                // Look again when the price should be under the limit (at most a minute).
+                let wait = cache
+                    .block_time()
+                    .saturating_mul(u32::try_from(blocks).unwrap_or(u32::MAX));
+                obs.requeue = Some(wait.clamp(Duration::from_secs(1), Duration::from_secs(60)));
+                break;
+            }
+            if let Some((budget, _)) = numbers.budget
+                && spend.spent_rao.saturating_add(burn) > budget
+            {
+                obs.budget_exhausted = true;
+                obs.waiting = Some((
+                    "BudgetExhausted".into(),
+                    format!(
+                        "spent {} of {} TAO in this window; the next registration costs {}",
+                        rao_to_tao(spend.spent_rao),
+                        rao_to_tao(budget),
+                        rao_to_tao(burn)
+                    ),
+                ));
+                obs.requeue = Some(Duration::from_secs(60));
+                break;
+            }
+            let Some(call) = call_for(signer, coldkey, netuid, hotkeys.get(&i), limit) else {
+                break;
+            };
+            if signer.kind == SignerKind::Proxy {
+                ctx.metrics.chain_call("proxy");
+                match cache
+                    .chain
+                    .is_registration_proxy(coldkey, signer.public())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        obs.waiting = Some((
+                            "NotAProxy".into(),
+                            format!(
+                                "{} is not a Registration proxy of the coldkey",
+                                signer.ss58()
+                            ),
+                        ));
+                        obs.requeue = Some(Duration::from_secs(30));
+                        break;
+                    }
+                    Err(e) => {
+                        obs.waiting = Some(("ChainUnreachable".into(), e.to_string()));
+                        break;
+                    }
+                }
+            }
+            ctx.metrics.chain_call("account");
+            let payer = cache.chain.account(coldkey).await;
+            let signer_acct = cache.chain.account(signer.public()).await;
+            let (Ok(payer), Ok(signer_acct)) = (payer, signer_acct) else {
+                obs.waiting = Some(("ChainUnreachable".into(), "cannot read balances".into()));
+                break;
+            };
+            if payer.free < burn.saturating_add(crate::chain::memory::EXISTENTIAL_DEPOSIT) {
+                obs.waiting = Some((
+                    "InsufficientBalance".into(),
+                    format!(
+                        "the coldkey has {} TAO; a registration needs {}",
+                        rao_to_tao(payer.free),
+                        rao_to_tao(burn)
+                    ),
+                ));
+                obs.requeue = Some(Duration::from_secs(60));
+                break;
+            }
+            ctx.metrics.chain_call("prepare");
+            let tx = match cache
+                .chain
+                .prepare_register(signer, call, signer_acct.nonce, None)
+                .await
+            {
+                Ok(tx) => tx,
+                Err(e) => {
+                    obs.waiting = Some(("ChainUnreachable".into(), e.to_string()));
+                    break;
+                }
+            };
+            // Persist the intent before anything reaches the chain.
+            if let Some(r) = status.replica_statuses.iter_mut().find(|r| r.index == i) {
+                r.pending_registration = Some(RegistrationIntent {
+                    nonce: tx.nonce,
+                    era_end_block: tx.era_end,
+                    tx_hash: tx.hash.clone(),
+                    limit_rao: limit,
+                    submitted_at_block: snapshot.block,
+                });
+            }
+            status.spend = Some(spend.clone());
+            ctx.apply_status(obj, &*status).await?;
+            match send(ctx, cache, &tx).await {
+                Ok(o) => {
+                    let paid = record_outcome(status, &mut spend, i, &o.result, o.block, &o.hash);
+                    if let Some(p) = paid {
+                        burn = ((p as f64) * 1.26).round().min(snapshot.max_burn as f64) as u64;
+                        ctx.publish(
+                            obj,
+                            EventType::Normal,
+                            "Registered",
+                            format!(
+                                "replica {i} registered on subnet {netuid} for {} TAO (tx {})",
+                                rao_to_tao(p),
+                                o.hash
+                            ),
+                        )
+                        .await;
+                    } else if let Err(e) = &o.result {
+                        obs.waiting =
+                            Some(("RegistrationFailed".into(), format!("replica {i}: {e}")));
+                        obs.requeue = Some(Duration::from_secs(5));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // Not sent, or the answer was lost: the intent stays and is resolved from
+                    // the chain next time.
+                    obs.waiting = Some(("SubmitFailed".into(), e.to_string()));
+                    obs.requeue = Some(Duration::from_secs(2));
+                    break;
+                }
+            }
+        }
+    } else if !want_register.is_empty() {
+        obs.waiting = Some((
+            "NoSigner".into(),
+            "registration.mode Burn needs wallet.registrationSigner".into(),
+        ));
+    }
+    status.spend = Some(spend);
+    obs.registered = status
+        .replica_statuses
+        .iter()
+        .filter(|r| hotkeys.contains_key(&r.index) && r.registered)
+        .count();
+    status.registered_replicas = i32::try_from(obs.registered).unwrap_or(i32::MAX);
+    Ok(obs)
+}
+
+fn call_for(
+    signer: &Signer,
+    coldkey: AccountId,
+    netuid: u16,
+    hotkey: Option<&HotkeyRef>,
+    limit: u64,
+) -> Option<RegisterCall> {
+    let hotkey = ss58_decode(&hotkey?.ss58).ok()?;
+    Some(RegisterCall {
+        netuid,
+        hotkey,
+        limit_rao: limit,
+        real: (signer.kind == SignerKind::Proxy).then_some(coldkey),
+    })
+}
+
+async fn send(
+    ctx: &Context,
+    cache: &ChainCache,
+    tx: &PreparedTx,
+) -> Result<crate::chain::TxOutcome, ChainError> {
+    ctx.metrics.chain_call("submit");
+    let r = cache.chain.submit(tx).await;
+    match &r {
+        Ok(o) => ctx.metrics.extrinsic(
+            "register_limit",
+            &o.result
+                .as_ref()
+                .map(|_| "ok".to_string())
+                .unwrap_or_else(|e| e.rsplit('.').next().unwrap_or(e).to_string()),
+        ),
+        Err(e) => {
+            ctx.metrics.chain_error("submit");
+            ctx.metrics.extrinsic("register_limit", &e.name());
+        }
+    }
+    r
+}
+
+/// Records a transaction's outcome for replica `i`; returns the burn paid, if any.
+fn record_outcome(
+    status: &mut FleetStatus,
+    spend: &mut SpendStatus,
+    i: u32,
+    result: &std::result::Result<(u16, u64), String>,
+    block: u64,
+    hash: &str,
+) -> Option<u64> {
+    let r = status.replica_statuses.iter_mut().find(|r| r.index == i)?;
+    r.pending_registration = None;
+    match result {
+        Ok((uid, paid)) => {
+            r.registered = true;
+            r.uid = Some(*uid);
+            r.last_registration = Some(RegistrationRecord {
+                block,
+                price_rao: *paid,
+                price_tao: rao_to_tao(*paid),
+                tx_hash: Some(hash.to_string()),
+            });
+            spend.spent_rao = spend.spent_rao.saturating_add(*paid);
+            spend.total_spent_rao = spend.total_spent_rao.saturating_add(*paid);
+            spend.spent_tao = rao_to_tao(spend.spent_rao);
+            Some(*paid)
+        }
+        Err(e) if e.ends_with("HotKeyAlreadyRegisteredInSubNet") => {
+            r.registered = true;
+            None
+        }
+        Err(e) => {
+            r.message = Some(format!("registration failed: {e}"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn price_wait_follows_the_half_life() {
+        assert_eq!(blocks_until_price(100, 100, 360), 0);
+        assert_eq!(blocks_until_price(200, 100, 360), 360);
+        assert_eq!(blocks_until_price(400, 100, 360), 720);
+        assert_eq!(blocks_until_price(50, 100, 360), 0);
+    }
+
+    #[test]
+    fn spend_windows_roll_over() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        let s = window_spend(None, 3600, t0);
+        assert_eq!(s.spent_rao, 0);
+        let mut s2 = s.clone();
+        s2.spent_rao = 5;
+        let later = Timestamp::from_second(t0.as_second() + 100).unwrap_or(t0);
+        assert_eq!(window_spend(Some(&s2), 3600, later).spent_rao, 5);
+        let much_later = Timestamp::from_second(t0.as_second() + 3600).unwrap_or(t0);
+        let rolled = window_spend(Some(&s2), 3600, much_later);
+        assert_eq!(rolled.spent_rao, 0);
+        assert_eq!(rolled.window_start, Some(much_later.to_string()));
+    }
+}
