@@ -61,7 +61,7 @@ const OPERATOR_RULES: &[(&str, &[&str])] = &[
         "persistentvolumeclaims",
         &["get", "list", "watch", "create", "patch", "delete"],
     ),
-    ("pods", &["get", "list", "watch"]),
+    ("pods", &["get", "list", "watch", "delete"]),
     (
         "poddisruptionbudgets.policy",
         &["get", "list", "watch", "create", "patch"],
@@ -967,7 +967,6 @@ async fn rbac_grants_exactly_the_documented_rules() -> Result<()> {
         ("delete", "secrets"),
         ("update", "secrets"),
         ("create", "pods"),
-        ("delete", "pods"),
         ("delete", "miners.subnet-operator.io"),
         ("patch", "miners.subnet-operator.io"),
         ("create", "deployments.apps"),

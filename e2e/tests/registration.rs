@@ -31,13 +31,30 @@ async fn world_with(
     coldkey: Hotkey,
     extra_genesis: &str,
 ) -> Result<Option<World>> {
+    world_subnet(
+        prefix,
+        &format!(
+            "{{netuid: 1, burnTao: \"{burn}\", burnHalfLife: 360, maxBurnTao: \"100\", tempo: 10}}"
+        ),
+        coldkey,
+        extra_genesis,
+    )
+    .await
+}
+
+async fn world_subnet(
+    prefix: &str,
+    subnet: &str,
+    coldkey: Hotkey,
+    extra_genesis: &str,
+) -> Result<Option<World>> {
     let Some(client) = client().await else {
         return Ok(None);
     };
     install_crds(&client).await?;
     let ns = TempNamespace::new(&client, prefix).await?;
     let genesis = format!(
-        "feeRao: 1000\nbalances:\n  - {{account: {}, tao: \"1000\"}}\n{extra_genesis}subnets:\n  - {{netuid: 1, burnTao: \"{burn}\", burnHalfLife: 360, maxBurnTao: \"100\", tempo: 10}}\n",
+        "feeRao: 1000\nbalances:\n  - {{account: {}, tao: \"1000\"}}\n{extra_genesis}subnets:\n  - {subnet}\n",
         coldkey.ss58()
     );
     let chain = SimChainProcess::start(&genesis).await?;
@@ -362,5 +379,163 @@ async fn a_registration_proxy_signs_and_the_coldkey_pays() -> Result<()> {
             "the coldkey's secret is in a Secret"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<()> {
+    let other = Hotkey::generate()?;
+    let extra = format!("  - {{account: {}, tao: \"1000\"}}\n", other.ss58());
+    let Some(w) = world_subnet(
+        "prune",
+        "{netuid: 1, burnTao: \"0.1\", burnHalfLife: 360, maxUids: 12, immunityPeriod: 5, tempo: 10}",
+        Hotkey::generate()?,
+        &extra,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let _op = w.operator("op-prune")?;
+    let signer = w.coldkey_signer().await?;
+    let miners = w
+        .miner(
+            2,
+            &signer,
+            "{mode: Burn, maxPriceTao: \"10\", reRegister: Never}",
+        )
+        .await?;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(registered(&miners).await?.0 == 2)
+    })
+    .await?;
+    let cold = hex::encode(w.coldkey.public());
+    let ours = || async {
+        anyhow::Ok(
+            w.chain
+                .burns()
+                .await?
+                .iter()
+                .filter(|(p, _)| *p == cold)
+                .count(),
+        )
+    };
+    assert_eq!(ours().await?, 2);
+    let status = miners.get("m").await?.status.unwrap_or_default();
+    let hotkey_hex = |i: u32| -> Result<String> {
+        let ss58 = status
+            .replica_statuses
+            .iter()
+            .find(|r| r.index == i)
+            .and_then(|r| r.hotkey.clone())
+            .context("no hotkey")?;
+        Ok(hex::encode(subnet_operator::keys::ss58_decode(&ss58)?))
+    };
+    let (ours0, ours1) = (hotkey_hex(0)?, hotkey_hex(1)?);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(w.client.clone(), &w.ns);
+    wait_until(Duration::from_secs(60), || async {
+        Ok(pods.get_opt("m-0-0").await?.is_some())
+    })
+    .await?;
+    let pod_uid = pods.get("m-0-0").await?.metadata.uid;
+
+    // Ten other miners fill the subnet; past immunity, replica 0 has the lowest emission.
+    let other_hex = hex::encode(other.public());
+    let post = |path: &'static str, body: serde_json::Value| {
+        let addr = w.chain.addr.clone();
+        async move { e2e::http_post_json(&addr, path, &body).await }
+    };
+    let mut others = vec![];
+    for _ in 0..10 {
+        let hk = hex::encode(Hotkey::generate()?.public());
+        post(
+            "/admin/register-other",
+            serde_json::json!({"netuid": 1, "hotkey": hk, "coldkey": other_hex}),
+        )
+        .await?;
+        others.push(hk);
+    }
+    w.chain.advance(6).await?;
+    for hk in &others {
+        post(
+            "/admin/performance",
+            serde_json::json!({"netuid": 1, "hotkey": hk, "emission": 1000, "incentive": 0.1}),
+        )
+        .await?;
+    }
+    post(
+        "/admin/performance",
+        serde_json::json!({"netuid": 1, "hotkey": ours0, "emission": 0, "incentive": 0.0}),
+    )
+    .await?;
+    post(
+        "/admin/performance",
+        serde_json::json!({"netuid": 1, "hotkey": ours1, "emission": 5000, "incentive": 0.5}),
+    )
+    .await?;
+    // A newcomer registers into the full subnet: replica 0's UID is pruned.
+    let newcomer = hex::encode(Hotkey::generate()?.public());
+    post(
+        "/admin/register-other",
+        serde_json::json!({"netuid": 1, "hotkey": newcomer, "coldkey": other_hex}),
+    )
+    .await?;
+    let pruned_at = Instant::now();
+    wait_until(Duration::from_secs(30), || async {
+        Ok(condition(&miners, "Deregistered").await? == Some(("True".into(), "UidLost".into())))
+    })
+    .await?;
+    eprintln!("deregistration noticed after {:?}", pruned_at.elapsed());
+    assert_eq!(registered(&miners).await?.0, 1);
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), &w.ns);
+    wait_until(Duration::from_secs(30), || async {
+        Ok(events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("Deregistered")
+                    && e.message
+                        .as_deref()
+                        .unwrap_or_default()
+                        .contains("replica 0")
+            }))
+    })
+    .await?;
+    // Its pod was restarted (the chain wiped its axon).
+    wait_until(Duration::from_secs(60), || async {
+        Ok(pods
+            .get_opt("m-0-0")
+            .await?
+            .is_some_and(|p| p.metadata.uid != pod_uid))
+    })
+    .await
+    .context("pod restarted after deregistration")?;
+    // reRegister: Never — nothing is spent again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(ours().await?, 2, "re-registered under reRegister: Never");
+
+    // reRegister: Always — it registers again.
+    miners
+        .patch(
+            "m",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"spec": {"registration": {"reRegister": "Always"}}}),
+            ),
+        )
+        .await?;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(registered(&miners).await?.0 == 2)
+    })
+    .await?;
+    assert_eq!(ours().await?, 3);
+    wait_until(Duration::from_secs(30), || async {
+        Ok(condition(&miners, "Deregistered")
+            .await?
+            .is_some_and(|(s, _)| s == "False"))
+    })
+    .await?;
     Ok(())
 }

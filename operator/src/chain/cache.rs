@@ -25,6 +25,8 @@ pub struct ChainCache {
     pub chain: SharedChain,
     inner: Mutex<Inner>,
     metrics: Metrics,
+    /// Bumped whenever the set of (uid, hotkey) of a watched subnet changes.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl ChainCache {
@@ -34,6 +36,7 @@ impl ChainCache {
             chain,
             inner: Mutex::new(Inner::default()),
             metrics,
+            changes: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -112,6 +115,20 @@ impl ChainCache {
             }
         }
         let mut i = self.lock();
+        let uids = |s: &Option<Arc<SubnetSnapshot>>| {
+            s.as_ref().map(|s| {
+                s.neurons
+                    .iter()
+                    .map(|n| (n.uid, n.hotkey))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let changed = read
+            .iter()
+            .any(|(n, new)| i.snapshots.get(n).map(uids) != Some(uids(new)));
+        if changed {
+            self.changes.send_modify(|c| *c += 1);
+        }
         i.error = None;
         match i.first_seen {
             Some((b, _)) if b <= head.best => {}
@@ -120,6 +137,12 @@ impl ChainCache {
         i.head = Some(head);
         i.snapshots.extend(read);
         moved || !todo.is_empty()
+    }
+
+    /// A receiver that changes whenever registrations or deregistrations happen on a watched
+    /// subnet (the controllers reconcile their fleets on it).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Follows the chain: refreshes every `every` until the process ends.

@@ -267,7 +267,10 @@ impl MemoryChain {
         coldkey: AccountId,
     ) -> std::result::Result<(u16, u64), String> {
         let mut s = self.lock();
-        dispatch_register(&mut s, coldkey, netuid, hotkey, u64::MAX)
+        let r = dispatch_register(&mut s, coldkey, netuid, hotkey, u64::MAX);
+        // Like any extrinsic, it lands in a block.
+        produce_block(&mut s);
+        r
     }
 
     /// The outcome of an included transaction.

@@ -385,7 +385,16 @@ pub async fn run(
     .run(subnet::reconcile, subnet::error_policy, ctx.clone())
     .for_each(|r| async move { log_result("Subnet", r) });
 
+    let changes = || {
+        let rx = ctx.chain.as_ref().map(|c| c.subscribe());
+        futures::stream::unfold(rx, |rx| async move {
+            let mut rx = rx?;
+            rx.changed().await.ok()?;
+            Some(((), Some(rx)))
+        })
+    };
     let miner_ctl = fleet::controller::<Miner>(&client, ns, subnets.clone())
+        .reconcile_all_on(changes())
         .with_config(cfg.clone())
         .graceful_shutdown_on(shutdown.clone())
         .run(
@@ -396,6 +405,7 @@ pub async fn run(
         .for_each(|r| async move { log_result("Miner", r) });
 
     let validator_ctl = fleet::controller::<Validator>(&client, ns, subnets)
+        .reconcile_all_on(changes())
         .with_config(cfg)
         .graceful_shutdown_on(shutdown)
         .run(

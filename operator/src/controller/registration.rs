@@ -14,7 +14,7 @@ use kube::runtime::events::EventType;
 use super::fleet::FleetKind;
 use super::keys::HotkeyRef;
 use super::validate::FleetNumbers;
-use super::{Context, Result};
+use super::{Context, Error, Result};
 use crate::chain::cache::ChainCache;
 use crate::chain::{AccountId, ChainError, PreparedTx, RegisterCall, SubnetSnapshot};
 use crate::crd::common::rao_to_tao;
@@ -24,6 +24,8 @@ use crate::crd::fleet::{
 };
 use crate::keys::signer::{Signer, SignerKind};
 use crate::keys::ss58_decode;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams};
 
 /// What the registration step found, for conditions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,7 +99,8 @@ pub fn record_chain_state(
                 r.validator_trust = Some(n.validator_trust);
                 r.dividends = Some(n.dividends);
                 r.last_weights_block = Some(n.last_update);
-                r.blocks_since_weights = Some(snapshot.block.saturating_sub(n.last_update));
+                // Blocks since the last weights change every block; computing them here would
+                // rewrite status on every reconcile. Validators report it in their own step.
                 r.axon_on_chain = n.axon.as_ref().map(|a| AxonAddress {
                     ip: a.ip.clone(),
                     port: a.port,
@@ -170,16 +173,40 @@ pub async fn reconcile<K: FleetKind>(
     status.replica_statuses.sort_by_key(|r| r.index);
     let lost = record_chain_state(status, &snapshot, hotkeys);
     for i in &lost {
+        let mut pod = None;
         if let Some(r) = status.replica_statuses.iter_mut().find(|r| r.index == *i) {
             r.message = Some(format!("deregistered at block {}", snapshot.block));
+            pod = r.pod.clone();
         }
+        // The chain wiped its axon and its UID changed: restart the program (its StatefulSet
+        // brings the pod back), so it serves again and re-reads the metagraph.
+        let restarted = match (pod, obj.meta().namespace.as_deref()) {
+            (Some(pod), Some(ns)) => {
+                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+                ctx.metrics.wrote(&K::kind(&()), "delete-pod");
+                match pods.delete(&pod, &DeleteParams::default()).await {
+                    Ok(_) => true,
+                    Err(kube::Error::Api(e)) if e.code == 404 => false,
+                    Err(source) => {
+                        return Err(Error::DeleteChild {
+                            kind: "Pod".into(),
+                            name: pod,
+                            source,
+                        });
+                    }
+                }
+            }
+            _ => false,
+        };
         ctx.publish(
             obj,
             EventType::Warning,
             "Deregistered",
             format!(
-                "replica {i} lost its UID on subnet {netuid} at block {}",
-                snapshot.block
+                "replica {i} lost its UID on subnet {netuid} at block {}{}; registration.reRegister is {:?}",
+                snapshot.block,
+                if restarted { ", its pod was restarted" } else { "" },
+                spec.registration.re_register
             ),
         )
         .await;
