@@ -539,3 +539,167 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn validators_report_permits_and_stale_weights_and_restart_with_backoff() -> Result<()> {
+    let Some(w) = world("vali", "0.1", "").await? else {
+        return Ok(());
+    };
+    let _op = w.operator("op-vali")?;
+    let signer = w.coldkey_signer().await?;
+    let validators: Api<subnet_operator::crd::Validator> = Api::namespaced(w.client.clone(), &w.ns);
+    for (name, weights) in [
+        (
+            "v",
+            "{maxStaleTempos: 1, restartAfterStaleTempos: 2, maxRestarts: 2, restartWindow: 24h}",
+        ),
+        ("quiet", "{maxStaleTempos: 1}"),
+    ] {
+        let yaml = format!(
+            "apiVersion: subnet-operator.io/v1alpha1\nkind: Validator\nmetadata: {{name: {name}}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: 1\n  wallet:\n    coldkeyPub: {{ss58: {}}}\n{signer}\n  registration: {{mode: Burn, maxPriceTao: \"10\"}}\n  template: {{image: \"validator:1\"}}\n  weights: {weights}\n",
+            w.coldkey.ss58()
+        );
+        validators
+            .create(&PostParams::default(), &serde_yaml::from_str(&yaml)?)
+            .await?;
+    }
+    let hotkey = |name: &'static str| {
+        let validators = validators.clone();
+        async move {
+            let s = validators.get(name).await?.status.unwrap_or_default();
+            let r = s.replica_statuses.first().cloned().unwrap_or_default();
+            anyhow::Ok((
+                r.registered,
+                r.hotkey
+                    .map(|h| subnet_operator::keys::ss58_decode(&h).map(hex::encode))
+                    .transpose()?,
+            ))
+        }
+    };
+    wait_until(Duration::from_secs(60), || async {
+        Ok(hotkey("v").await?.0 && hotkey("quiet").await?.0)
+    })
+    .await?;
+    let hk_v = hotkey("v").await?.1.context("hotkey of v")?;
+    let hk_q = hotkey("quiet").await?.1.context("hotkey of quiet")?;
+    let cond = |name: &'static str, type_: &'static str| {
+        let validators = validators.clone();
+        async move {
+            anyhow::Ok(validators.get(name).await?.status.and_then(|s| {
+                s.conditions
+                    .into_iter()
+                    .find(|c| c.type_ == type_)
+                    .map(|c| (c.status, c.reason))
+            }))
+        }
+    };
+    let post = |path: &'static str, hk: String, rao: u64| {
+        let addr = w.chain.addr.clone();
+        async move {
+            e2e::http_post_json(
+                &addr,
+                path,
+                &serde_json::json!({"netuid": 1, "hotkey": hk, "rao": rao}),
+            )
+            .await
+        }
+    };
+
+    // Stake earns v a permit at the next epoch; quiet has none.
+    post("/admin/stake", hk_v.clone(), 1_000_000_000).await?;
+    w.chain.advance(10).await?; // an epoch passes: permits are assigned
+    post("/admin/weights", hk_v.clone(), 0).await?;
+    post("/admin/weights", hk_q.clone(), 0).await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(
+            cond("v", "Permitted").await? == Some(("True".into(), "Permitted".into()))
+                && cond("quiet", "Permitted").await? == Some(("False".into(), "NoStake".into()))
+                && cond("v", "WeightsFresh").await? == Some(("True".into(), "WeightsFresh".into())),
+        )
+    })
+    .await
+    .context("permits")?;
+
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(w.client.clone(), &w.ns);
+    let mut uids: PodUids = Default::default();
+    sample(&pods, &mut uids).await?;
+    // Weights stop: after one tempo (10 blocks) both are stale.
+    w.chain.advance(12).await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(
+            cond("v", "WeightsFresh").await? == Some(("False".into(), "WeightsStale".into()))
+                && cond("quiet", "WeightsFresh")
+                    .await?
+                    .is_some_and(|(s, _)| s == "False"),
+        )
+    })
+    .await
+    .context("stale")?;
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), &w.ns);
+    wait_until(Duration::from_secs(30), || async {
+        Ok(events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("WeightsStale")
+                    && e.involved_object.name.as_deref() == Some("v")
+            }))
+    })
+    .await?;
+    // Two tempos stale: v is restarted once; then again only after two more tempos; then the cap.
+    let restarts = |name: &'static str| {
+        let validators = validators.clone();
+        async move {
+            anyhow::Ok(
+                validators
+                    .get(name)
+                    .await?
+                    .status
+                    .and_then(|s| s.replica_statuses.first().map(|r| r.weights_restarts.len()))
+                    .unwrap_or(0),
+            )
+        }
+    };
+    for (advance, want) in [(10u64, 1usize), (5, 1), (15, 2), (30, 2), (30, 2)] {
+        w.chain.advance(advance).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        wait_until(Duration::from_secs(30), || async {
+            Ok(restarts("v").await? == want)
+        })
+        .await
+        .with_context(|| format!("{want} restart(s) after advancing {advance}"))?;
+        wait_until(Duration::from_secs(30), || async {
+            Ok(pods.get_opt("v-0-0").await?.is_some())
+        })
+        .await?;
+        sample(&pods, &mut uids).await?;
+    }
+    assert_eq!(
+        uids.get("v").map(|u| u.len()),
+        Some(3),
+        "v: the first pod and two restarts"
+    );
+    assert_eq!(
+        uids.get("quiet").map(|u| u.len()),
+        Some(1),
+        "quiet has no restart policy"
+    );
+    assert_eq!(restarts("quiet").await?, 0);
+    Ok(())
+}
+
+type PodUids = std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>;
+
+/// Records the UIDs of the validators' pods (a new UID is a restart).
+async fn sample(pods: &Api<k8s_openapi::api::core::v1::Pod>, uids: &mut PodUids) -> Result<()> {
+    for (name, pod) in [("v", "v-0-0"), ("quiet", "quiet-0-0")] {
+        if let Some(p) = pods.get_opt(pod).await? {
+            uids.entry(name)
+                .or_default()
+                .insert(p.metadata.uid.unwrap_or_default());
+        }
+    }
+    Ok(())
+}

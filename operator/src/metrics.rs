@@ -74,6 +74,8 @@ pub struct Metrics {
     pub chain_errors: Family<MethodLabels, Counter>,
     /// Extrinsics sent, by call and result.
     pub extrinsics: Family<ExtrinsicLabels, Counter>,
+    /// Pods restarted because their validator's weights went stale.
+    pub stale_restarts: Family<KindLabels, Counter>,
 }
 
 /// Every metric name the operator exports (as scraped, with suffixes), for docs and tests.
@@ -86,6 +88,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "subnet_operator_chain_calls_total",
     "subnet_operator_chain_errors_total",
     "subnet_operator_extrinsics_total",
+    "subnet_operator_stale_weight_restarts_total",
 ];
 
 impl Default for Metrics {
@@ -108,6 +111,12 @@ impl Metrics {
         let chain_calls = Family::<MethodLabels, Counter>::default();
         let chain_errors = Family::<MethodLabels, Counter>::default();
         let extrinsics = Family::<ExtrinsicLabels, Counter>::default();
+        let stale_restarts = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "stale_weight_restarts",
+            "Pods restarted because their weights went stale",
+            stale_restarts.clone(),
+        );
         registry.register("chain_calls", "Chain calls, by method", chain_calls.clone());
         registry.register(
             "chain_errors",
@@ -150,6 +159,7 @@ impl Metrics {
             chain_calls,
             chain_errors,
             extrinsics,
+            stale_restarts,
         }
     }
 
@@ -212,6 +222,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a restart for stale weights.
+    pub fn stale_restart(&self, kind: &str) {
+        self.stale_restarts
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
     /// Renders the registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
@@ -234,6 +253,7 @@ mod tests {
         m.chain_call("head");
         m.chain_error("head");
         m.extrinsic("register_limit", "ok");
+        m.stale_restart("Validator");
         let text = m.encode().unwrap_or_default();
         for name in METRIC_NAMES {
             assert!(

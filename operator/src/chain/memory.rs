@@ -258,6 +258,34 @@ impl MemoryChain {
         }
     }
 
+    /// The neuron of `hotkey` sets weights now (`LastUpdate` becomes this block), in a new block.
+    pub fn set_weights(&self, netuid: u16, hotkey: AccountId) {
+        let mut s = self.lock();
+        let block = s.block;
+        if let Some(n) = s
+            .subnets
+            .get_mut(&netuid)
+            .and_then(|sub| sub.snapshot.neurons.iter_mut().find(|n| n.hotkey == hotkey))
+        {
+            n.last_update = block;
+        }
+        produce_block(&mut s);
+    }
+
+    /// Adds stake to `hotkey` on `netuid` (`add_stake`), in a new block. Permits follow at the
+    /// next epoch.
+    pub fn add_stake(&self, netuid: u16, hotkey: AccountId, rao: u64) {
+        let mut s = self.lock();
+        if let Some(n) = s
+            .subnets
+            .get_mut(&netuid)
+            .and_then(|sub| sub.snapshot.neurons.iter_mut().find(|n| n.hotkey == hotkey))
+        {
+            n.stake = n.stake.saturating_add(rao);
+        }
+        produce_block(&mut s);
+    }
+
     /// Registers `hotkey` for `coldkey` as someone else would (paying the burn from `coldkey`,
     /// which must hold it). Returns the UID or the error name.
     pub fn register_other(
@@ -368,12 +396,33 @@ impl MemoryChain {
     }
 }
 
-/// One block: the burn of every subnet decays.
+/// Validator permits per subnet (`MaxAllowedValidators`' default).
+pub const MAX_ALLOWED_VALIDATORS: usize = 64;
+
+/// One block: the burn of every subnet decays; at each epoch (every `tempo` blocks) validator
+/// permits go to the top stakes that are not zero.
 fn produce_block(s: &mut State) {
     s.block += 1;
     let block = s.block;
     for sub in s.subnets.values_mut() {
         let snap = &mut sub.snapshot;
+        if snap.tempo > 0 && block.is_multiple_of(u64::from(snap.tempo)) {
+            let mut by_stake: Vec<(u64, u16)> = snap
+                .neurons
+                .iter()
+                .filter(|n| n.stake > 0)
+                .map(|n| (n.stake, n.uid))
+                .collect();
+            by_stake.sort_by(|a, b| b.cmp(a));
+            let top: Vec<u16> = by_stake
+                .into_iter()
+                .take(MAX_ALLOWED_VALIDATORS)
+                .map(|(_, uid)| uid)
+                .collect();
+            for n in &mut snap.neurons {
+                n.validator_permit = top.contains(&n.uid);
+            }
+        }
         let factor = 0.5f64.powf(1.0 / f64::from(snap.burn_half_life));
         let decayed = (snap.burn as f64 * factor).round() as u64;
         snap.burn = decayed.clamp(snap.min_burn, snap.max_burn);
@@ -763,6 +812,33 @@ mod tests {
         let after = c.lock().accounts[&key(&real.public())].free;
         assert_eq!(before - after, price, "the coldkey paid the burn");
         assert_eq!(c.burns()[0].0, real.public());
+    }
+
+    #[test]
+    fn stake_earns_a_permit_at_the_next_epoch_and_weights_update_last_update() {
+        let (c, s) = chain(256);
+        let a = hotkey();
+        let b = hotkey();
+        assert!(register(&c, &s, a, u64::MAX).result.is_ok());
+        assert!(register(&c, &s, b, u64::MAX).result.is_ok());
+        c.add_stake(1, a, 1_000);
+        let permit = |hk: AccountId| {
+            c.lock().subnets[&1]
+                .snapshot
+                .neuron(&hk)
+                .map(|n| n.validator_permit)
+        };
+        c.advance(10); // tempo 10: an epoch passes
+        assert_eq!(permit(a), Some(true));
+        assert_eq!(permit(b), Some(false), "no stake, no permit");
+        c.advance(3);
+        let before = c.lock().block;
+        c.set_weights(1, a);
+        let last = c.lock().subnets[&1]
+            .snapshot
+            .neuron(&a)
+            .map(|n| n.last_update);
+        assert_eq!(last, Some(before));
     }
 
     #[test]

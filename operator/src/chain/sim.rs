@@ -59,6 +59,18 @@ pub struct SetPerformance {
     pub incentive: f64,
 }
 
+/// An admin request about one neuron: set weights now, or add stake.
+#[derive(Serialize, Deserialize)]
+pub struct NeuronAction {
+    /// Netuid.
+    pub netuid: u16,
+    /// Hotkey (hex).
+    pub hotkey: String,
+    /// Stake to add in rao (for `/admin/stake`).
+    #[serde(default)]
+    pub rao: u64,
+}
+
 /// An admin request: someone else registers a hotkey.
 #[derive(Serialize, Deserialize)]
 pub struct RegisterOther {
@@ -94,6 +106,8 @@ pub fn router(chain: Shared) -> Router {
         .route("/admin/proxy", post(add_proxy))
         .route("/admin/performance", post(set_performance))
         .route("/admin/register-other", post(register_other))
+        .route("/admin/weights", post(set_weights))
+        .route("/admin/stake", post(add_stake))
         .route("/admin/burns", get(burns))
         .with_state(chain)
 }
@@ -157,6 +171,24 @@ async fn set_performance(State(c): State<Shared>, Json(p): Json<SetPerformance>)
     match account(&p.hotkey) {
         Ok(h) => {
             c.set_performance(p.netuid, h, p.emission, p.incentive);
+            Json(Ok(()))
+        }
+        Err(e) => Json(Err(ChainError::Other(e))),
+    }
+}
+async fn set_weights(State(c): State<Shared>, Json(a): Json<NeuronAction>) -> ApiResult<()> {
+    match account(&a.hotkey) {
+        Ok(h) => {
+            c.set_weights(a.netuid, h);
+            Json(Ok(()))
+        }
+        Err(e) => Json(Err(ChainError::Other(e))),
+    }
+}
+async fn add_stake(State(c): State<Shared>, Json(a): Json<NeuronAction>) -> ApiResult<()> {
+    match account(&a.hotkey) {
+        Ok(h) => {
+            c.add_stake(a.netuid, h, a.rao);
             Json(Ok(()))
         }
         Err(e) => Json(Err(ChainError::Other(e))),

@@ -26,9 +26,10 @@ use super::keys;
 use super::status::{self, FleetObservation};
 use super::validate::{self, Problem, SecretNeed};
 use super::{Context, Error, Result, api};
-use super::{registration, rollout, workloads};
+use super::{registration, rollout, validators, workloads};
 use crate::crd::conditions::{find, types};
 use crate::crd::fleet::{FleetSpec, FleetStatus};
+use crate::crd::validator::WeightsPolicy;
 use crate::crd::{Miner, Subnet, Validator};
 use crate::keys::secrets;
 
@@ -49,6 +50,10 @@ pub trait FleetKind:
     fn fleet(&self) -> &FleetSpec;
     /// The current status.
     fn fleet_status(&self) -> Option<&FleetStatus>;
+    /// The weights policy (Validators only).
+    fn weights_policy(&self) -> Option<&WeightsPolicy> {
+        None
+    }
 }
 
 impl FleetKind for Miner {
@@ -68,6 +73,9 @@ impl FleetKind for Validator {
     }
     fn fleet_status(&self) -> Option<&FleetStatus> {
         self.status.as_ref()
+    }
+    fn weights_policy(&self) -> Option<&WeightsPolicy> {
+        Some(&self.spec.weights)
     }
 }
 
@@ -249,6 +257,15 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
                 .await?,
             );
         }
+        if let (Some(policy), Some(cache), Some(netuid)) =
+            (obj.weights_policy(), ctx.chain.as_ref(), f.netuid)
+            && let Some(Some(snapshot)) = cache.snapshot(netuid)
+        {
+            observed.validators = Some(
+                validators::reconcile(ctx, obj, &mut working, &snapshot, policy, Timestamp::now())
+                    .await?,
+            );
+        }
         observed.keys = Some(keys);
         observed.workloads = Some(wl);
     }
@@ -296,6 +313,21 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
             }
             if let Some(r) = observed.registration.as_ref().and_then(|r| r.requeue) {
                 after = after.min(r);
+            }
+            // Weights freshness is a matter of blocks passing: look again about once a tempo.
+            if observed.validators.is_some()
+                && let Some(cache) = ctx.chain.as_ref()
+            {
+                let tempo = observed
+                    .subnet
+                    .as_ref()
+                    .and_then(|s| s.tempo)
+                    .unwrap_or(360);
+                let every = cache.block_time().saturating_mul(u32::from(tempo));
+                after = after.min(every.clamp(
+                    std::time::Duration::from_secs(1),
+                    std::time::Duration::from_secs(60),
+                ));
             }
             // A canary's auto-promotion timer is not an event: look again soon.
             if observed

@@ -12,6 +12,7 @@ pub mod rollout;
 pub mod status;
 pub mod subnet;
 pub mod validate;
+pub mod validators;
 pub mod workloads;
 
 use std::collections::HashMap;
@@ -174,6 +175,9 @@ pub struct Context {
     pub signers: crate::keys::signer::SignerCache,
     /// The chain, read through one cache (None: no chain configured).
     pub chain: Option<Arc<crate::chain::cache::ChainCache>>,
+    /// One lock per signing account, so transactions of different fleets do not race for the
+    /// same nonce.
+    signer_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     /// Consecutive failures per object, for capped exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -192,6 +196,7 @@ impl Context {
             resync,
             signers: Default::default(),
             chain: None,
+            signer_locks: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -239,6 +244,15 @@ impl Context {
         .await
         .map_err(Error::PatchStatus)?;
         Ok(())
+    }
+
+    /// Waits for the turn of `account` to sign (held until the guard is dropped).
+    pub async fn signer_turn(&self, account: [u8; 32]) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.signer_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(account).or_default().clone()
+        };
+        lock.lock_owned().await
     }
 
     fn backoff(&self, key: String) -> Duration {

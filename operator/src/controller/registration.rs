@@ -259,6 +259,22 @@ pub async fn reconcile<K: FleetKind>(
                 }
             }
             Ok(None) => {
+                // Not included. If its nonce has been used by another transaction, it never
+                // will be: drop it (nothing was paid).
+                let used = match &signer {
+                    Some(s) => cache
+                        .chain
+                        .account(s.public())
+                        .await
+                        .is_ok_and(|a| a.nonce > intent.nonce),
+                    None => false,
+                };
+                if used {
+                    if let Some(r) = status.replica_statuses.iter_mut().find(|r| r.index == i) {
+                        r.pending_registration = None;
+                    }
+                    continue;
+                }
                 // Possibly still in a pool: send it again with the same nonce. One nonce is
                 // included at most once, so this can never pay twice.
                 if let Some(s) = &signer {
@@ -401,6 +417,9 @@ pub async fn reconcile<K: FleetKind>(
                     }
                 }
             }
+            // One registration at a time per signing account across all fleets: they share
+            // its nonce.
+            let _turn = ctx.signer_turn(signer.public()).await;
             ctx.metrics.chain_call("account");
             let payer = cache.chain.account(coldkey).await;
             let signer_acct = cache.chain.account(signer.public()).await;

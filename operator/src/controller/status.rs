@@ -5,6 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::keys::KeysObservation;
 use super::registration::RegistrationObservation;
 use super::validate::Problem;
+use super::validators::ValidatorObservation;
 use super::workloads::WorkloadObservation;
 use crate::chain::{ChainHead, SubnetSnapshot};
 use crate::crd::common::rao_to_tao;
@@ -40,6 +41,8 @@ pub struct FleetObservation {
     pub workloads: Option<WorkloadObservation>,
     /// Registration, when a chain is configured.
     pub registration: Option<RegistrationObservation>,
+    /// Validators: permit and weight freshness.
+    pub validators: Option<ValidatorObservation>,
 }
 
 /// Computes a fleet's status from the previous one. Conditions keep their
@@ -154,6 +157,12 @@ pub fn fleet(
                 message: "all replicas run the current template".to_string(),
             }
         });
+    }
+    for r in &mut status.replica_statuses {
+        r.axon_drift = match (&r.axon_on_chain, &r.axon_exposed) {
+            (Some(on_chain), Some(exposed)) => Some(on_chain != exposed),
+            _ => None,
+        };
     }
     let ready = match &observed.problem {
         Some(p) => NewCondition {
@@ -294,6 +303,21 @@ pub fn fleet(
             generation,
             now,
         );
+    }
+    if let Some(v) = &observed.validators {
+        for c in [&v.permitted, &v.fresh] {
+            set_condition(
+                &mut status.conditions,
+                NewCondition {
+                    type_: c.type_,
+                    status: c.status,
+                    reason: c.reason,
+                    message: c.message.clone(),
+                },
+                generation,
+                now,
+            );
+        }
     }
     if let Some(c) = progressing {
         set_condition(&mut status.conditions, c, generation, now);
@@ -506,6 +530,48 @@ spec:
             s.selector.as_deref(),
             Some("app.kubernetes.io/instance=m,app.kubernetes.io/component=miner")
         );
+    }
+
+    #[test]
+    fn axon_drift_compares_chain_and_exposure() {
+        use crate::crd::fleet::{AxonAddress, ReplicaStatus};
+        let addr = |ip: &str| AxonAddress {
+            ip: ip.into(),
+            port: 8091,
+        };
+        let previous = FleetStatus {
+            replica_statuses: vec![
+                ReplicaStatus {
+                    index: 0,
+                    axon_on_chain: Some(addr("1.2.3.4")),
+                    axon_exposed: Some(addr("1.2.3.4")),
+                    ..Default::default()
+                },
+                ReplicaStatus {
+                    index: 1,
+                    axon_on_chain: Some(addr("1.2.3.4")),
+                    axon_exposed: Some(addr("5.6.7.8")),
+                    ..Default::default()
+                },
+                ReplicaStatus {
+                    index: 2,
+                    axon_exposed: Some(addr("5.6.7.8")),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let obs = FleetObservation::default();
+        let s = fleet(
+            Some(&previous),
+            &spec(),
+            Some(1),
+            fleet_selector("m", "miner"),
+            &obs,
+            t(1),
+        );
+        let drift: Vec<_> = s.replica_statuses.iter().map(|r| r.axon_drift).collect();
+        assert_eq!(drift, vec![Some(false), Some(true), None]);
     }
 
     #[test]

@@ -541,6 +541,15 @@ pub struct FleetStatus {
     /// The account that signs registrations (public address only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_signer: Option<SignerStatus>,
+    /// Validators: replicas holding a validator permit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permitted_replicas: Option<i32>,
+    /// Validators: stake of all replicas on the subnet, in TAO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_stake_tao: Option<String>,
+    /// Validators: the oldest last-weights block among the replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_weights_block: Option<u64>,
     /// A canary rollout in progress: since when the canary has been ready on the new template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStatus>,
@@ -652,6 +661,10 @@ pub struct ReplicaStatus {
     /// The axon address this replica is exposed at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub axon_exposed: Option<AxonAddress>,
+    /// True when the chain advertises another axon address than the one exposed (the miner
+    /// should `serve_axon` again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axon_drift: Option<bool>,
     /// The last successful registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_registration: Option<RegistrationRecord>,
@@ -674,6 +687,12 @@ pub struct ReplicaStatus {
     /// Validators: blocks since the last weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocks_since_weights: Option<u64>,
+    /// Validators: when the pod was restarted for stale weights (RFC 3339, within the window).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights_restarts: Vec<String>,
+    /// Validators: the block of the last restart for stale weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_restart_block: Option<u64>,
 }
 
 /// An axon address.

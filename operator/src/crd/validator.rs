@@ -42,6 +42,24 @@ use super::fleet::{FleetSpec, FleetStatus};
     ),
     printcolumn(name = "GPUs", type_ = "integer", json_path = ".status.gpus"),
     printcolumn(
+        name = "Stake",
+        type_ = "string",
+        json_path = ".status.totalStakeTao",
+        description = "Stake of all replicas in TAO"
+    ),
+    printcolumn(
+        name = "Permit",
+        type_ = "integer",
+        json_path = ".status.permittedReplicas",
+        description = "Replicas with a validator permit"
+    ),
+    printcolumn(
+        name = "Last-Weights",
+        type_ = "integer",
+        json_path = ".status.oldestWeightsBlock",
+        description = "Oldest last-weights block"
+    ),
+    printcolumn(
         name = "Status",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"

@@ -1,0 +1,361 @@
+//! The validator step of a reconcile: validator permit and weight freshness from the subnet
+//! snapshot, and restarts of replicas whose weights went stale (when asked), with a back-off:
+//! after a restart the next one can only come another `restartAfterStaleTempos` later, and at
+//! most `maxRestarts` happen within `restartWindow`; past that the operator only reports.
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams};
+use kube::runtime::events::EventType;
+
+use super::fleet::FleetKind;
+use super::{Context, Error, Result};
+use crate::chain::SubnetSnapshot;
+use crate::crd::common::{parse_duration_secs, rao_to_tao};
+use crate::crd::fleet::FleetStatus;
+use crate::crd::validator::WeightsPolicy;
+
+/// Condition type: the replicas hold validator permits.
+pub const PERMITTED: &str = "Permitted";
+/// Condition type: the replicas set weights recently enough.
+pub const WEIGHTS_FRESH: &str = "WeightsFresh";
+
+/// A condition to set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Condition type.
+    pub type_: &'static str,
+    /// True or false.
+    pub status: bool,
+    /// Reason.
+    pub reason: &'static str,
+    /// Message.
+    pub message: String,
+}
+
+/// What the validator step decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorObservation {
+    /// `Permitted`.
+    pub permitted: Verdict,
+    /// `WeightsFresh`.
+    pub fresh: Verdict,
+    /// Replica indices to restart now (with their pod names).
+    pub restart: Vec<(u32, String)>,
+}
+
+/// Assesses permits and weights (pure): updates the aggregates and the restart bookkeeping in
+/// `status`, and says which pods to restart.
+pub fn assess(
+    status: &mut FleetStatus,
+    snapshot: &SubnetSnapshot,
+    policy: &WeightsPolicy,
+    now: Timestamp,
+) -> ValidatorObservation {
+    let tempo = u64::from(snapshot.tempo.max(1));
+    let stale_after = u64::from(policy.max_stale_tempos) * tempo;
+    let window = parse_duration_secs(&policy.restart_window).unwrap_or(86_400);
+    let mut no_permit = vec![];
+    let mut stale = vec![];
+    let mut restart = vec![];
+    let mut permitted = 0;
+    let mut stake = 0u64;
+    let mut oldest: Option<u64> = None;
+    let mut limited = vec![];
+    for r in status.replica_statuses.iter_mut() {
+        if !r.registered {
+            no_permit.push(format!("replica {} is not registered", r.index));
+            continue;
+        }
+        let s = r.stake_rao.unwrap_or(0);
+        stake = stake.saturating_add(s);
+        match (s, r.validator_permit.unwrap_or(false)) {
+            (_, true) => permitted += 1,
+            (0, false) => no_permit.push(format!("replica {} has no stake", r.index)),
+            (_, false) => no_permit.push(format!(
+                "replica {} has {} TAO staked, below the permit threshold",
+                r.index,
+                rao_to_tao(s)
+            )),
+        }
+        let Some(last) = r.last_weights_block else {
+            continue;
+        };
+        oldest = Some(oldest.map_or(last, |o| o.min(last)));
+        let since = snapshot.block.saturating_sub(last);
+        // Validators reconcile about once a tempo, so this changes status at that pace.
+        r.blocks_since_weights = Some(since);
+        let registered_at = r
+            .immune_until_block
+            .map(|u| u.saturating_sub(u64::from(snapshot.immunity_period)));
+        let never = registered_at == Some(last);
+        if since > stale_after {
+            stale.push(if never {
+                format!(
+                    "replica {} never set weights ({since} blocks since registration)",
+                    r.index
+                )
+            } else {
+                format!("replica {} last set weights {since} blocks ago", r.index)
+            });
+        }
+        // Restarts, with back-off and a cap per window.
+        let Some(after) = policy.restart_after_stale_tempos else {
+            continue;
+        };
+        let threshold = u64::from(after) * tempo;
+        r.weights_restarts.retain(|t| {
+            t.parse::<Timestamp>().is_ok_and(|t| {
+                now.as_second().saturating_sub(t.as_second())
+                    < i64::try_from(window).unwrap_or(i64::MAX)
+            })
+        });
+        let reference = last.max(r.weights_restart_block.unwrap_or(0));
+        if snapshot.block.saturating_sub(reference) < threshold {
+            continue;
+        }
+        if r.weights_restarts.len() >= policy.max_restarts as usize {
+            limited.push(r.index);
+            continue;
+        }
+        if let Some(pod) = r.pod.clone() {
+            r.weights_restarts.push(now.to_string());
+            r.weights_restart_block = Some(snapshot.block);
+            restart.push((r.index, pod));
+        }
+    }
+    status.permitted_replicas = Some(permitted);
+    status.total_stake_tao = Some(rao_to_tao(stake));
+    status.oldest_weights_block = oldest;
+    let permitted = if no_permit.is_empty() {
+        Verdict {
+            type_: PERMITTED,
+            status: true,
+            reason: "Permitted",
+            message: format!("{permitted} replica(s) hold a validator permit"),
+        }
+    } else {
+        let reason = if no_permit.iter().any(|m| m.contains("not registered")) {
+            "NotRegistered"
+        } else if no_permit.iter().any(|m| m.contains("no stake")) {
+            "NoStake"
+        } else {
+            "StakeBelowPermitThreshold"
+        };
+        Verdict {
+            type_: PERMITTED,
+            status: false,
+            reason,
+            message: no_permit.join("; "),
+        }
+    };
+    let fresh = if stale.is_empty() {
+        Verdict {
+            type_: WEIGHTS_FRESH,
+            status: true,
+            reason: "WeightsFresh",
+            message: format!("weights set within {} tempos", policy.max_stale_tempos),
+        }
+    } else {
+        let never = stale.iter().all(|m| m.contains("never set weights"));
+        let mut message = format!(
+            "{} (more than {} tempos of {tempo} blocks)",
+            stale.join("; "),
+            policy.max_stale_tempos
+        );
+        if !limited.is_empty() {
+            message.push_str(&format!(
+                "; restart limit ({} per {}) reached for replicas {limited:?}: only reporting",
+                policy.max_restarts, policy.restart_window
+            ));
+        }
+        Verdict {
+            type_: WEIGHTS_FRESH,
+            status: false,
+            reason: if never {
+                "NeverSetWeights"
+            } else {
+                "WeightsStale"
+            },
+            message,
+        }
+    };
+    ValidatorObservation {
+        permitted,
+        fresh,
+        restart,
+    }
+}
+
+/// The validator step: assess, restart what must be restarted, announce changes.
+pub async fn reconcile<K: FleetKind>(
+    ctx: &Context,
+    obj: &K,
+    status: &mut FleetStatus,
+    snapshot: &SubnetSnapshot,
+    policy: &WeightsPolicy,
+    now: Timestamp,
+) -> Result<ValidatorObservation> {
+    let before = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == WEIGHTS_FRESH)
+        .map(|c| c.status == "True");
+    let obs = assess(status, snapshot, policy, now);
+    if before != Some(obs.fresh.status) && !obs.fresh.status {
+        ctx.publish(
+            obj,
+            EventType::Warning,
+            obs.fresh.reason,
+            obs.fresh.message.clone(),
+        )
+        .await;
+    }
+    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    for (i, pod) in &obs.restart {
+        ctx.metrics.wrote(&K::kind(&()), "delete-pod");
+        ctx.metrics.stale_restart(&K::kind(&()));
+        match pods.delete(pod, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(source) => {
+                return Err(Error::DeleteChild {
+                    kind: "Pod".into(),
+                    name: pod.clone(),
+                    source,
+                });
+            }
+        }
+        ctx.publish(
+            obj,
+            EventType::Warning,
+            "RestartedForStaleWeights",
+            format!(
+                "replica {i}: weights stale for {} tempos; pod {pod} restarted",
+                policy.restart_after_stale_tempos.unwrap_or_default()
+            ),
+        )
+        .await;
+    }
+    Ok(obs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::fleet::ReplicaStatus;
+
+    fn snapshot(block: u64) -> SubnetSnapshot {
+        SubnetSnapshot {
+            netuid: 1,
+            block,
+            burn: 0,
+            min_burn: 0,
+            max_burn: 0,
+            burn_half_life: 360,
+            tempo: 10,
+            max_uids: 256,
+            immunity_period: 100,
+            registration_allowed: true,
+            started: true,
+            owner: None,
+            neurons: vec![],
+        }
+    }
+
+    fn status(stake: u64, permit: bool, last: u64) -> FleetStatus {
+        FleetStatus {
+            replica_statuses: vec![ReplicaStatus {
+                index: 0,
+                pod: Some("v-0-0".into()),
+                registered: true,
+                stake_rao: Some(stake),
+                validator_permit: Some(permit),
+                last_weights_block: Some(last),
+                immune_until_block: Some(100), // registered at block 0
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn policy(restart: Option<u32>, max: u32) -> WeightsPolicy {
+        WeightsPolicy {
+            max_stale_tempos: 3,
+            restart_after_stale_tempos: restart,
+            max_restarts: max,
+            restart_window: "24h".into(),
+        }
+    }
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn permits_follow_stake() {
+        let o = assess(
+            &mut status(0, false, 5),
+            &snapshot(10),
+            &policy(None, 3),
+            t(0),
+        );
+        assert_eq!((o.permitted.status, o.permitted.reason), (false, "NoStake"));
+        let o = assess(
+            &mut status(10, false, 5),
+            &snapshot(10),
+            &policy(None, 3),
+            t(0),
+        );
+        assert_eq!(o.permitted.reason, "StakeBelowPermitThreshold");
+        let mut s = status(10, true, 5);
+        let o = assess(&mut s, &snapshot(10), &policy(None, 3), t(0));
+        assert!(o.permitted.status);
+        assert_eq!(s.permitted_replicas, Some(1));
+        assert_eq!(s.total_stake_tao.as_deref(), Some("0.00000001"));
+    }
+
+    #[test]
+    fn weights_go_stale_after_the_configured_tempos() {
+        let p = policy(None, 3);
+        assert!(
+            assess(&mut status(1, true, 5), &snapshot(35), &p, t(0))
+                .fresh
+                .status
+        );
+        let o = assess(&mut status(1, true, 5), &snapshot(36), &p, t(0));
+        assert_eq!((o.fresh.status, o.fresh.reason), (false, "WeightsStale"));
+        let o = assess(&mut status(1, true, 0), &snapshot(50), &p, t(0));
+        assert_eq!(o.fresh.reason, "NeverSetWeights");
+        assert!(o.restart.is_empty(), "no restart policy, no restart");
+    }
+
+    #[test]
+    fn restarts_once_per_episode_with_backoff_and_a_cap() {
+        let p = policy(Some(4), 2);
+        let mut s = status(1, true, 5);
+        // 40 blocks (4 tempos) after the last weights: restart.
+        assert!(assess(&mut s, &snapshot(44), &p, t(0)).restart.is_empty());
+        assert_eq!(assess(&mut s, &snapshot(45), &p, t(1)).restart.len(), 1);
+        // Same episode: no second restart until another 4 tempos pass.
+        assert!(assess(&mut s, &snapshot(60), &p, t(2)).restart.is_empty());
+        assert_eq!(assess(&mut s, &snapshot(85), &p, t(3)).restart.len(), 1);
+        // The cap: two per window, then only reporting.
+        let o = assess(&mut s, &snapshot(200), &p, t(4));
+        assert!(o.restart.is_empty());
+        assert!(o.fresh.message.contains("restart limit"));
+        // A day later the window has room again.
+        assert_eq!(
+            assess(&mut s, &snapshot(300), &p, t(90_000)).restart.len(),
+            1
+        );
+        // Weights recover: a new episode starts from them.
+        s.replica_statuses[0].last_weights_block = Some(300);
+        assert!(
+            assess(&mut s, &snapshot(320), &p, t(90_001))
+                .restart
+                .is_empty()
+        );
+    }
+}
