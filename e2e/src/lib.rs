@@ -315,27 +315,10 @@ impl Drop for OperatorProcess {
     }
 }
 
-/// A minimal HTTP/1.1 GET over loopback (no TLS), enough for `/metrics` and health checks.
+/// GETs `http://{addr}{path}`; returns (status code, body).
 pub async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("bad HTTP response")?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
+    let r = reqwest::get(format!("http://{addr}{path}")).await?;
+    Ok((r.status().as_u16(), r.text().await?))
 }
 
 /// Runs `kubectl` (the one `e2e/cluster.sh env` puts first on PATH) against the test cluster.
@@ -379,36 +362,18 @@ pub fn wallet_tool(python: &Path, args: &[&str]) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(last)?)
 }
 
-/// A minimal HTTP/1.1 POST of a JSON body over loopback; returns (status code, body).
+/// POSTs a JSON body to `http://{addr}{path}`; returns (status code, body).
 pub async fn http_post_json(
     addr: &str,
     path: &str,
     body: &serde_json::Value,
 ) -> Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let payload = body.to_string();
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(
-        format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-            payload.len()
-        )
-        .as_bytes(),
-    )
-    .await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("bad HTTP response")?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .json(body)
+        .send()
+        .await?;
+    Ok((r.status().as_u16(), r.text().await?))
 }
 
 /// The simulated chain (`subnet-operator-simchain`, the in-memory model) as a process; killed

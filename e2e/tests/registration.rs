@@ -149,7 +149,7 @@ async fn twenty_replicas_register_under_the_limit_and_resume_as_the_price_decays
     let Some(w) = world("reg", "0.1", "").await? else {
         return Ok(());
     };
-    let _op = w.operator("op-reg")?;
+    let op = w.operator("op-reg")?;
     let signer = w.coldkey_signer().await?;
     let miners = w
         .miner(20, &signer, "{mode: Burn, maxPriceTao: \"0.45\"}")
@@ -203,6 +203,18 @@ async fn twenty_replicas_register_under_the_limit_and_resume_as_the_price_decays
     assert_eq!(prices.iter().sum::<u64>(), charged);
     let snap = w.chain.subnet(1).await?;
     assert_eq!(snap["neurons"].as_array().map(Vec::len), Some(20));
+    // The operator exports the same per replica and per fleet.
+    let (_, metrics) = op.get("/metrics").await?;
+    let registered_series = metrics
+        .lines()
+        .filter(|l| l.starts_with("subnet_operator_replica_registered{") && l.ends_with(" 1"))
+        .count();
+    assert_eq!(registered_series, 20, "{metrics}");
+    let spent = format!(
+        "subnet_operator_spent_rao{{namespace=\"{}\",kind=\"Miner\",name=\"m\"}} {charged}",
+        w.ns
+    );
+    assert!(metrics.contains(&spent), "{spent} not in:\n{metrics}");
     Ok(())
 }
 

@@ -54,6 +54,53 @@ pub struct ExtrinsicLabels {
     pub result: String,
 }
 
+/// Labels of a fleet (Miner or Validator).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FleetLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// `Miner` or `Validator`.
+    pub kind: String,
+    /// Resource name.
+    pub name: String,
+}
+
+/// Labels of one replica: a fleet and the replica index (bounded by the fleet's replicas).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// `Miner` or `Validator`.
+    pub kind: String,
+    /// Resource name.
+    pub name: String,
+    /// Replica index.
+    pub replica: String,
+}
+
+/// Per-replica gauges (one family per quantity).
+#[derive(Clone, Default)]
+pub struct ReplicaGauges {
+    /// 1 when registered.
+    pub registered: Family<ReplicaLabels, Gauge>,
+    /// UID (-1 when not registered).
+    pub uid: Family<ReplicaLabels, Gauge>,
+    /// Incentive (0–1).
+    pub incentive: Family<ReplicaLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Emission per epoch in rao.
+    pub emission: Family<ReplicaLabels, Gauge>,
+    /// Trust (0–1).
+    pub trust: Family<ReplicaLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Stake in rao.
+    pub stake: Family<ReplicaLabels, Gauge>,
+    /// 1 with a validator permit.
+    pub permit: Family<ReplicaLabels, Gauge>,
+    /// Blocks since the last weights.
+    pub blocks_since_weights: Family<ReplicaLabels, Gauge>,
+    /// 1 when the chain's axon differs from the exposed one.
+    pub axon_drift: Family<ReplicaLabels, Gauge>,
+}
+
 /// All metrics of the operator.
 #[derive(Clone)]
 pub struct Metrics {
@@ -76,6 +123,14 @@ pub struct Metrics {
     pub extrinsics: Family<ExtrinsicLabels, Counter>,
     /// Pods restarted because their validator's weights went stale.
     pub stale_restarts: Family<KindLabels, Counter>,
+    /// Per-replica chain state.
+    pub replica: ReplicaGauges,
+    /// Registration price of each fleet's subnet, in rao.
+    pub registration_price: Family<FleetLabels, Gauge>,
+    /// Burn spent by each fleet since it was created, in rao.
+    pub spent: Family<FleetLabels, Gauge>,
+    /// Replica labels published per fleet, to remove those of replicas that went away.
+    published: Arc<std::sync::Mutex<std::collections::HashMap<FleetLabels, Vec<ReplicaLabels>>>>,
 }
 
 /// Every metric name the operator exports (as scraped, with suffixes), for docs and tests.
@@ -89,6 +144,17 @@ pub const METRIC_NAMES: &[&str] = &[
     "subnet_operator_chain_errors_total",
     "subnet_operator_extrinsics_total",
     "subnet_operator_stale_weight_restarts_total",
+    "subnet_operator_replica_registered",
+    "subnet_operator_replica_uid",
+    "subnet_operator_replica_incentive",
+    "subnet_operator_replica_emission_rao",
+    "subnet_operator_replica_trust",
+    "subnet_operator_replica_stake_rao",
+    "subnet_operator_replica_validator_permit",
+    "subnet_operator_replica_blocks_since_weights",
+    "subnet_operator_replica_axon_drift",
+    "subnet_operator_registration_price_rao",
+    "subnet_operator_spent_rao",
 ];
 
 impl Default for Metrics {
@@ -149,6 +215,65 @@ impl Metrics {
             "1 while this replica holds the leader Lease",
             leader.clone(),
         );
+        let replica = ReplicaGauges::default();
+        let r = &replica;
+        registry.register(
+            "replica_registered",
+            "1 when the replica's hotkey is registered",
+            r.registered.clone(),
+        );
+        registry.register(
+            "replica_uid",
+            "UID of the replica (-1 when not registered)",
+            r.uid.clone(),
+        );
+        registry.register(
+            "replica_incentive",
+            "Incentive of the replica (0-1)",
+            r.incentive.clone(),
+        );
+        registry.register(
+            "replica_emission_rao",
+            "Emission of the replica per epoch, in rao",
+            r.emission.clone(),
+        );
+        registry.register(
+            "replica_trust",
+            "Trust of the replica (0-1)",
+            r.trust.clone(),
+        );
+        registry.register(
+            "replica_stake_rao",
+            "Stake of the replica on the subnet, in rao",
+            r.stake.clone(),
+        );
+        registry.register(
+            "replica_validator_permit",
+            "1 when the replica holds a validator permit",
+            r.permit.clone(),
+        );
+        registry.register(
+            "replica_blocks_since_weights",
+            "Blocks since the replica last set weights",
+            r.blocks_since_weights.clone(),
+        );
+        registry.register(
+            "replica_axon_drift",
+            "1 when the chain's axon differs from the exposed address",
+            r.axon_drift.clone(),
+        );
+        let registration_price = Family::<FleetLabels, Gauge>::default();
+        let spent = Family::<FleetLabels, Gauge>::default();
+        registry.register(
+            "registration_price_rao",
+            "Registration price of the fleet's subnet, in rao",
+            registration_price.clone(),
+        );
+        registry.register(
+            "spent_rao",
+            "Burn spent by the fleet since it was created, in rao",
+            spent.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             reconciles,
@@ -160,6 +285,10 @@ impl Metrics {
             chain_errors,
             extrinsics,
             stale_restarts,
+            replica,
+            registration_price,
+            spent,
+            published: Default::default(),
         }
     }
 
@@ -231,6 +360,72 @@ impl Metrics {
             .inc();
     }
 
+    /// Publishes a fleet's per-replica gauges from its status, and removes those of replicas
+    /// that are gone.
+    pub fn publish_fleet(&self, fleet: &FleetLabels, status: &crate::crd::fleet::FleetStatus) {
+        let g = &self.replica;
+        let mut now = vec![];
+        for r in &status.replica_statuses {
+            let l = ReplicaLabels {
+                namespace: fleet.namespace.clone(),
+                kind: fleet.kind.clone(),
+                name: fleet.name.clone(),
+                replica: r.index.to_string(),
+            };
+            let i = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
+            g.registered.get_or_create(&l).set(i64::from(r.registered));
+            g.uid.get_or_create(&l).set(r.uid.map_or(-1, i64::from));
+            g.incentive
+                .get_or_create(&l)
+                .set(r.incentive.unwrap_or(0.0));
+            g.emission.get_or_create(&l).set(i(r.emission_rao));
+            g.trust.get_or_create(&l).set(r.trust.unwrap_or(0.0));
+            g.stake.get_or_create(&l).set(i(r.stake_rao));
+            g.permit
+                .get_or_create(&l)
+                .set(i64::from(r.validator_permit.unwrap_or(false)));
+            g.blocks_since_weights
+                .get_or_create(&l)
+                .set(i(r.blocks_since_weights));
+            g.axon_drift
+                .get_or_create(&l)
+                .set(i64::from(r.axon_drift.unwrap_or(false)));
+            now.push(l);
+        }
+        if let Some(p) = status
+            .registration_price_tao
+            .as_deref()
+            .and_then(crate::crd::common::tao_to_rao)
+        {
+            self.registration_price
+                .get_or_create(fleet)
+                .set(i64::try_from(p).unwrap_or(i64::MAX));
+        }
+        let spent = status
+            .spend
+            .as_ref()
+            .map(|s| s.total_spent_rao)
+            .unwrap_or(0);
+        self.spent
+            .get_or_create(fleet)
+            .set(i64::try_from(spent).unwrap_or(i64::MAX));
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        let before = published
+            .insert(fleet.clone(), now.clone())
+            .unwrap_or_default();
+        for gone in before.iter().filter(|l| !now.contains(l)) {
+            g.registered.remove(gone);
+            g.uid.remove(gone);
+            g.incentive.remove(gone);
+            g.emission.remove(gone);
+            g.trust.remove(gone);
+            g.stake.remove(gone);
+            g.permit.remove(gone);
+            g.blocks_since_weights.remove(gone);
+            g.axon_drift.remove(gone);
+        }
+    }
+
     /// Renders the registry in the OpenMetrics text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
@@ -254,6 +449,23 @@ mod tests {
         m.chain_error("head");
         m.extrinsic("register_limit", "ok");
         m.stale_restart("Validator");
+        let fleet = FleetLabels {
+            namespace: "ns".into(),
+            kind: "Miner".into(),
+            name: "m".into(),
+        };
+        let status = crate::crd::fleet::FleetStatus {
+            registration_price_tao: Some("0.5".into()),
+            replica_statuses: vec![crate::crd::fleet::ReplicaStatus {
+                index: 0,
+                registered: true,
+                uid: Some(7),
+                incentive: Some(0.25),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        m.publish_fleet(&fleet, &status);
         let text = m.encode().unwrap_or_default();
         for name in METRIC_NAMES {
             assert!(
@@ -264,5 +476,39 @@ mod tests {
         assert!(text.contains(
             r#"subnet_operator_reconcile_errors_total{kind="Miner",error="SubnetNotFound"} 1"#
         ));
+        assert!(
+            text.contains(
+                r#"subnet_operator_replica_uid{namespace="ns",kind="Miner",name="m",replica="0"} 7"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"subnet_operator_registration_price_rao{namespace="ns",kind="Miner",name="m"} 500000000"#
+        ));
+    }
+
+    #[test]
+    fn replicas_that_went_away_lose_their_series() {
+        let m = Metrics::new();
+        let fleet = FleetLabels {
+            namespace: "ns".into(),
+            kind: "Miner".into(),
+            name: "m".into(),
+        };
+        let replica = |index| crate::crd::fleet::ReplicaStatus {
+            index,
+            ..Default::default()
+        };
+        let mut status = crate::crd::fleet::FleetStatus {
+            replica_statuses: vec![replica(0), replica(1)],
+            ..Default::default()
+        };
+        m.publish_fleet(&fleet, &status);
+        assert!(m.encode().unwrap_or_default().contains(r#"replica="1""#));
+        status.replica_statuses.pop();
+        m.publish_fleet(&fleet, &status);
+        let text = m.encode().unwrap_or_default();
+        assert!(text.contains(r#"replica="0""#));
+        assert!(!text.contains(r#"replica="1""#), "{text}");
     }
 }

@@ -611,7 +611,6 @@ pub fn prepare(
         hash: payload_hash(&payload),
         signature: hex::encode(signer.sign(&payload)),
         call,
-        encoded: String::new(),
     })
 }
 

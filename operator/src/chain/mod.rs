@@ -181,9 +181,6 @@ pub struct PreparedTx {
     pub call: RegisterCall,
     /// Signature over the payload (hex).
     pub signature: String,
-    /// Encoded extrinsic, for the real chain (hex; empty for the model).
-    #[serde(default)]
-    pub encoded: String,
 }
 
 /// What happened to a sent registration.

@@ -281,6 +281,14 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     if obj.fleet_status() != Some(&desired) {
         ctx.apply_status(obj, &desired).await?;
     }
+    ctx.metrics.publish_fleet(
+        &crate::metrics::FleetLabels {
+            namespace: ns.clone(),
+            kind: K::kind(&()).to_string(),
+            name: name.clone(),
+        },
+        &desired,
+    );
     announce_ready_change(
         ctx,
         obj,
