@@ -300,6 +300,33 @@ async fn a_foreign_secret_is_left_untouched_and_reported() -> Result<()> {
         foreign.metadata.resource_version
     );
     assert_eq!(secret_value(&after, "hotkey"), b"someone else's data");
+
+    // The same for the coldkey's public file: someone's `<name>-coldkeypub` is never taken over.
+    let theirs = secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "n-coldkeypub"},
+                "stringData": {"coldkeypub.txt": "theirs"},
+            }))?,
+        )
+        .await?;
+    miners
+        .create(
+            &PostParams::default(),
+            &serde_yaml::from_str(&miner_yaml("n", 1, ""))?,
+        )
+        .await?;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(ready_reason(&miners, "n").await?.as_deref() == Some("ColdkeyPubSecretConflict"))
+    })
+    .await?;
+    let after = secrets.get("n-coldkeypub").await?;
+    assert_eq!(
+        after.metadata.resource_version,
+        theirs.metadata.resource_version
+    );
+    assert!(after.metadata.owner_references.is_none());
     Ok(())
 }
 

@@ -278,7 +278,11 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
         &observed,
         Timestamp::now(),
     );
-    if obj.fleet_status() != Some(&desired) {
+    let wrote_intent = observed
+        .registration
+        .as_ref()
+        .is_some_and(|r| r.wrote_status);
+    if wrote_intent || obj.fleet_status() != Some(&desired) {
         ctx.apply_status(obj, &desired).await?;
     }
     ctx.metrics.publish_fleet(

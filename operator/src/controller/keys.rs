@@ -64,7 +64,10 @@ pub async fn ensure<K: FleetKind>(
         )));
         return Ok(obs);
     };
-    ensure_coldkeypub(ctx, obj, &api, ns, &coldkey_public).await?;
+    if let Some(p) = ensure_coldkeypub(ctx, obj, &api, ns, &coldkey_public).await? {
+        obs.problem = Some(p);
+        return Ok(obs);
+    }
 
     let existing = api
         .list(&ListParams::default().labels(&secrets::hotkey_selector(&kind, &name)))
@@ -242,17 +245,18 @@ async fn create_hotkey<K: FleetKind>(
     Ok(Ok(HotkeyRef { ss58, secret_name }))
 }
 
-/// Keeps `<resource>-coldkeypub` equal to the coldkey in the spec; writes only on change.
+/// Keeps `<resource>-coldkeypub` equal to the coldkey in the spec; writes only on change, and
+/// never over a Secret the operator did not create (that is a problem, reported).
 async fn ensure_coldkeypub<K: FleetKind>(
     ctx: &Context,
     obj: &K,
     api: &Api<Secret>,
     ns: &str,
     coldkey_public: &[u8; 32],
-) -> Result<()> {
+) -> Result<Option<Problem>> {
     let name = obj.name_any();
     let Some(owner) = obj.controller_owner_ref(&()) else {
-        return Ok(());
+        return Ok(None);
     };
     let want = secrets::coldkeypub_secret(&name, ns, coldkey_public, owner);
     let want_name = secrets::coldkeypub_secret_name(&name);
@@ -263,13 +267,20 @@ async fn ensure_coldkeypub<K: FleetKind>(
             name: want_name.clone(),
             source,
         })?;
+    let want_labels = want.metadata.labels.clone().unwrap_or_default();
+    if let Some(h) = &have {
+        let labels = h.metadata.labels.clone().unwrap_or_default();
+        let ours = want_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        if !ours {
+            return Ok(Some(Problem::ColdkeyPubSecretConflict { name: want_name }));
+        }
+    }
+    // Compare only what the operator sets: others may add labels or annotations.
     let same = have.as_ref().is_some_and(|h| {
-        h.data == want.data
-            && h.metadata.owner_references == want.metadata.owner_references
-            && h.metadata.labels == want.metadata.labels
+        h.data == want.data && h.metadata.owner_references == want.metadata.owner_references
     });
     if same {
-        return Ok(());
+        return Ok(None);
     }
     ctx.metrics.wrote(&K::kind(&()), "secret");
     api.patch(
@@ -282,7 +293,7 @@ async fn ensure_coldkeypub<K: FleetKind>(
         name: want_name,
         source,
     })?;
-    Ok(())
+    Ok(None)
 }
 
 async fn read_key(api: &Api<Secret>, name: &str, key: &str) -> Result<Option<Vec<u8>>> {

@@ -42,6 +42,9 @@ pub struct RegistrationObservation {
     pub deregistered: Vec<u32>,
     /// When to look again.
     pub requeue: Option<Duration>,
+    /// Status was written during the step (an intent): the final status must be written too,
+    /// whatever the object in hand says.
+    pub wrote_status: bool,
 }
 
 /// Blocks until a price `burn` decays to `limit` with `half_life`: `half_life · log2(burn/limit)`.
@@ -107,6 +110,14 @@ pub fn record_chain_state(
                 });
             }
             None => {
+                // A snapshot from before our own registration landed says nothing.
+                let stale = r
+                    .last_registration
+                    .as_ref()
+                    .is_some_and(|l| snapshot.block <= l.block);
+                if stale {
+                    continue;
+                }
                 if r.registered && r.pending_registration.is_none() {
                     lost.push(r.index);
                 }
@@ -225,18 +236,17 @@ pub async fn reconcile<K: FleetKind>(
         .collect();
     status.deregistered.retain(|i| !registered.contains(i));
     obs.deregistered = status.deregistered.clone();
-    status.registration_price_tao = Some(rao_to_tao(snapshot.burn));
 
     let window = numbers.budget.map(|(_, w)| w).unwrap_or(86_400);
     let mut spend = window_spend(status.spend.as_ref(), window, Timestamp::now());
 
     // Resolve what is in flight first: the chain decides, not memory of the operator.
-    let pending: Vec<(u32, RegistrationIntent)> = status
+    let pending: Vec<(u32, RegistrationIntent, Option<String>)> = status
         .replica_statuses
         .iter()
-        .filter_map(|r| Some((r.index, r.pending_registration.clone()?)))
+        .filter_map(|r| Some((r.index, r.pending_registration.clone()?, r.hotkey.clone())))
         .collect();
-    for (i, intent) in pending {
+    for (i, intent, intent_hotkey) in pending {
         let outcome = {
             ctx.metrics.chain_call("find_tx");
             cache
@@ -278,7 +288,12 @@ pub async fn reconcile<K: FleetKind>(
                 // Possibly still in a pool: send it again with the same nonce. One nonce is
                 // included at most once, so this can never pay twice.
                 if let Some(s) = &signer {
-                    let call = call_for(s, coldkey, netuid, hotkeys.get(&i), intent.limit_rao);
+                    // The replica may have been scaled away: its hotkey is in its status entry.
+                    let hk = intent_hotkey.as_ref().map(|ss58| HotkeyRef {
+                        ss58: ss58.clone(),
+                        secret_name: String::new(),
+                    });
+                    let call = call_for(s, coldkey, netuid, hk.as_ref(), intent.limit_rao);
                     if let Some(call) = call {
                         let tx = cache
                             .chain
@@ -380,16 +395,21 @@ pub async fn reconcile<K: FleetKind>(
                 obs.waiting = Some((
                     "BudgetExhausted".into(),
                     format!(
-                        "spent {} of {} TAO in this window; the next registration costs {}",
+                        "spent {} of {} TAO in this window; the next registration does not fit",
                         rao_to_tao(spend.spent_rao),
-                        rao_to_tao(budget),
-                        rao_to_tao(burn)
+                        rao_to_tao(budget)
                     ),
                 ));
                 obs.requeue = Some(Duration::from_secs(60));
                 break;
             }
-            let Some(call) = call_for(signer, coldkey, netuid, hotkeys.get(&i), limit) else {
+            // The chain-side limit also keeps the budget: a price that rose since the snapshot
+            // fails on chain instead of overspending.
+            let chain_limit = match numbers.budget {
+                Some((budget, _)) => limit.min(budget.saturating_sub(spend.spent_rao)),
+                None => limit,
+            };
+            let Some(call) = call_for(signer, coldkey, netuid, hotkeys.get(&i), chain_limit) else {
                 break;
             };
             if signer.kind == SignerKind::Proxy {
@@ -457,12 +477,13 @@ pub async fn reconcile<K: FleetKind>(
                     nonce: tx.nonce,
                     era_end_block: tx.era_end,
                     tx_hash: tx.hash.clone(),
-                    limit_rao: limit,
+                    limit_rao: chain_limit,
                     submitted_at_block: snapshot.block,
                 });
             }
             status.spend = Some(spend.clone());
             ctx.apply_status(obj, &*status).await?;
+            obs.wrote_status = true;
             match send(ctx, cache, &tx).await {
                 Ok(o) => {
                     let paid = record_outcome(status, &mut spend, i, &o.result, o.block, &o.hash);
@@ -597,6 +618,59 @@ mod tests {
         assert_eq!(blocks_until_price(200, 100, 360), 360);
         assert_eq!(blocks_until_price(400, 100, 360), 720);
         assert_eq!(blocks_until_price(50, 100, 360), 0);
+    }
+
+    #[test]
+    fn a_snapshot_older_than_our_registration_is_not_a_deregistration() {
+        use crate::crd::fleet::ReplicaStatus;
+        let hk = crate::keys::Hotkey::generate().unwrap_or_else(|e| panic!("{e}"));
+        let hotkeys: BTreeMap<u32, HotkeyRef> = [(
+            0,
+            HotkeyRef {
+                ss58: hk.ss58(),
+                secret_name: "m-hotkey-0".into(),
+            },
+        )]
+        .into();
+        let snapshot = |block| SubnetSnapshot {
+            netuid: 1,
+            block,
+            burn: 0,
+            min_burn: 0,
+            max_burn: 0,
+            burn_half_life: 360,
+            tempo: 10,
+            max_uids: 256,
+            immunity_period: 100,
+            registration_allowed: true,
+            started: true,
+            owner: None,
+            neurons: vec![],
+        };
+        let mut status = FleetStatus {
+            replica_statuses: vec![ReplicaStatus {
+                index: 0,
+                registered: true,
+                last_registration: Some(RegistrationRecord {
+                    block: 50,
+                    price_rao: 1,
+                    price_tao: "0.000000001".into(),
+                    tx_hash: None,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        // The cache still holds block 49 or 50: the new neuron is not in it yet.
+        assert!(record_chain_state(&mut status, &snapshot(49), &hotkeys).is_empty());
+        assert!(record_chain_state(&mut status, &snapshot(50), &hotkeys).is_empty());
+        assert!(status.replica_statuses[0].registered);
+        // A later block without it: pruned.
+        assert_eq!(
+            record_chain_state(&mut status, &snapshot(51), &hotkeys),
+            vec![0]
+        );
+        assert!(!status.replica_statuses[0].registered);
     }
 
     #[test]

@@ -78,7 +78,20 @@ pub fn updatable(
         .filter(|(_, r)| r.template_hash.as_deref() != Some(desired))
         .map(|(i, _)| *i)
         .collect();
-    if outdated.is_empty() || replicas.values().any(|r| !r.ready) {
+    if outdated.is_empty() {
+        return BTreeSet::new();
+    }
+    // An outdated replica that is not ready anyway (e.g. a broken template being fixed) can be
+    // replaced without losing availability: those go first, all at once.
+    let broken: BTreeSet<u32> = outdated
+        .iter()
+        .copied()
+        .filter(|i| replicas.get(i).is_some_and(|r| !r.ready))
+        .collect();
+    if !broken.is_empty() {
+        return broken;
+    }
+    if replicas.values().any(|r| !r.ready) {
         return BTreeSet::new();
     }
     let next = match canary {
@@ -160,9 +173,15 @@ mod tests {
         // 0 ready: 1 goes.
         let s = states(&[(0, "new", true), (1, "old", true), (2, "old", true)]);
         assert_eq!(updatable(&s, "new", None), set(&[1]));
-        // An unrelated replica not ready also holds the rollout.
-        let s = states(&[(0, "new", true), (1, "old", true), (2, "old", false)]);
+        // A replica on the new template that is not ready holds the rollout.
+        let s = states(&[(0, "new", false), (1, "old", true), (2, "old", true)]);
         assert_eq!(updatable(&s, "new", None), set(&[]));
+        // An outdated replica that is not ready anyway is replaced at once: a broken template
+        // can always be fixed by a new one.
+        let s = states(&[(0, "new", true), (1, "old", true), (2, "old", false)]);
+        assert_eq!(updatable(&s, "new", None), set(&[2]));
+        let s = states(&[(0, "bad", false), (1, "bad", false), (2, "old", true)]);
+        assert_eq!(updatable(&s, "fixed", None), set(&[0, 1]));
         // Done.
         let s = states(&[(0, "new", true), (1, "new", true)]);
         assert_eq!(updatable(&s, "new", None), set(&[]));

@@ -64,14 +64,12 @@ pub fn fleet(
         .as_ref()
         .map(|g| i64::from(g.count) * i64::from(spec.replicas.max(0)))
         .unwrap_or(0);
-    // The registration step sets the price from the chain snapshot; without it, show the
-    // Subnet's.
-    if observed.registration.is_none() {
-        status.registration_price_tao = observed
-            .subnet
-            .as_ref()
-            .and_then(|s| s.registration_price_tao.clone());
-    }
+    // The Subnet's price (refreshed every few seconds), not the per-block snapshot, so that a
+    // fleet's status does not change on every block.
+    status.registration_price_tao = observed
+        .subnet
+        .as_ref()
+        .and_then(|s| s.registration_price_tao.clone());
     if let Some(keys) = &observed.keys {
         status.replica_statuses = replica_statuses(&status.replica_statuses, keys);
         status.registration_signer = keys.signer.as_ref().map(|(kind, ss58)| SignerStatus {
@@ -352,7 +350,14 @@ fn registration_reason(reason: &str) -> &'static str {
 /// One entry per wanted replica that has a hotkey, keeping what earlier reconciles recorded for
 /// the same index and hotkey.
 fn replica_statuses(previous: &[ReplicaStatus], keys: &KeysObservation) -> Vec<ReplicaStatus> {
-    keys.hotkeys
+    // A replica scaled away while a registration was in flight keeps its entry (and intent)
+    // until the chain has answered, so that a burn is never unaccounted for.
+    let in_flight = previous
+        .iter()
+        .filter(|r| r.pending_registration.is_some() && !keys.hotkeys.contains_key(&r.index))
+        .cloned();
+    let mut out: Vec<ReplicaStatus> = keys
+        .hotkeys
         .iter()
         .map(|(&index, h)| {
             let mut r = previous
@@ -365,7 +370,10 @@ fn replica_statuses(previous: &[ReplicaStatus], keys: &KeysObservation) -> Vec<R
             r.secret_name = Some(h.secret_name.clone());
             r
         })
-        .collect()
+        .collect();
+    out.extend(in_flight);
+    out.sort_by_key(|r| r.index);
+    out
 }
 
 /// What the chain cache knows about a Subnet.

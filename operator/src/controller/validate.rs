@@ -46,6 +46,14 @@ pub enum Problem {
         /// Secret name.
         name: String,
     },
+    /// A Secret the operator did not create stands under the coldkeypub Secret's name.
+    #[error(
+        "Secret {name} exists but was not created by subnet-operator; it is left untouched (rename or delete it so the operator can write the coldkey's public file there)"
+    )]
+    ColdkeyPubSecretConflict {
+        /// Secret name.
+        name: String,
+    },
     /// An imported hotkey cannot be read.
     #[error("hotkey import for replica {index} from Secret {name}: {reason}")]
     InvalidHotkeyImport {
@@ -76,6 +84,7 @@ impl Problem {
     pub fn reason(&self) -> &'static str {
         match self {
             Problem::HotkeySecretConflict { .. } => "HotkeySecretConflict",
+            Problem::ColdkeyPubSecretConflict { .. } => "ColdkeyPubSecretConflict",
             Problem::InvalidHotkeyImport { .. } => "InvalidHotkeyImport",
             Problem::InvalidSigner(_) => "InvalidSigner",
             Problem::InvalidSpec(_) => "InvalidSpec",

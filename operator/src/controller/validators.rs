@@ -83,8 +83,8 @@ pub fn assess(
         };
         oldest = Some(oldest.map_or(last, |o| o.min(last)));
         let since = snapshot.block.saturating_sub(last);
-        // Validators reconcile about once a tempo, so this changes status at that pace.
-        r.blocks_since_weights = Some(since);
+        // Rounded down to whole tempos, so status changes once a tempo, not every block.
+        r.blocks_since_weights = Some(since - since % tempo);
         let registered_at = r
             .immune_until_block
             .map(|u| u.saturating_sub(u64::from(snapshot.immunity_period)));
