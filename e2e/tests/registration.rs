@@ -512,18 +512,22 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
                         .as_deref()
                         .unwrap_or_default()
                         .contains("replica 0")
+                    && e.message
+                        .as_deref()
+                        .unwrap_or_default()
+                        .contains("its pod was restarted")
             }))
     })
     .await?;
     // Its pod was restarted (the chain wiped its axon).
-    wait_until(Duration::from_secs(60), || async {
+    wait_until(Duration::from_secs(120), || async {
         Ok(pods
             .get_opt("m-0-0")
             .await?
             .is_some_and(|p| p.metadata.uid != pod_uid))
     })
     .await
-    .context("pod restarted after deregistration")?;
+    .with_context(|| format!("pod restarted after deregistration (old pod uid {pod_uid:?})"))?;
     // reRegister: Never — nothing is spent again.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(ours().await?, 2, "re-registered under reRegister: Never");

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::events::EventType;
 
 use super::fleet::FleetKind;
@@ -184,15 +185,19 @@ pub async fn reconcile<K: FleetKind>(
     status.replica_statuses.sort_by_key(|r| r.index);
     let lost = record_chain_state(status, &snapshot, hotkeys);
     for i in &lost {
-        let mut pod = None;
         if let Some(r) = status.replica_statuses.iter_mut().find(|r| r.index == *i) {
             r.message = Some(format!("deregistered at block {}", snapshot.block));
-            pod = r.pod.clone();
         }
         // The chain wiped its axon and its UID changed: restart the program (its StatefulSet
-        // brings the pod back), so it serves again and re-reads the metagraph.
-        let restarted = match (pod, obj.meta().namespace.as_deref()) {
-            (Some(pod), Some(ns)) => {
+        // brings the pod back), so it serves again and re-reads the metagraph. The pod's name
+        // follows from the replica's (one-replica StatefulSet), so a status that has not yet
+        // recorded the pod does not skip the restart.
+        let pod = format!(
+            "{}-0",
+            crate::controller::build::replica_name(&obj.name_any(), *i)
+        );
+        let restarted = match obj.meta().namespace.as_deref() {
+            Some(ns) => {
                 let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
                 ctx.metrics.wrote(&K::kind(&()), "delete-pod");
                 match pods.delete(&pod, &DeleteParams::default()).await {
