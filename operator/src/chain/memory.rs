@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccountId, AccountInfo, Chain, ChainError, ChainHead, Neuron, PreparedTx, RegisterCall, Result,
-    SubnetSnapshot, TxOutcome, payload_hash, signing_payload,
+    AccountId, AccountInfo, Chain, ChainError, ChainHead, Hyperparameter, LocalnetCall,
+    LocalnetOutcome, Neuron, PreparedTx, RegisterCall, Result, SignedLocalnetCall, SubnetSnapshot,
+    TxOutcome, localnet_payload, payload_hash, signing_payload,
 };
 use crate::crd::common::tao_to_rao;
 use crate::keys::{ss58_decode, verify};
@@ -45,6 +46,22 @@ pub struct Genesis {
     /// Subnets.
     #[serde(default)]
     pub subnets: Vec<GenesisSubnet>,
+    /// Start like the official localnet (CHAIN.md §4): `//Alice` is sudo; Alice, Bob and
+    /// Charlie hold 1,000,000 TAO, Dave, Eve and Ferdie 2,000; netuid 1 exists, owned by no
+    /// one and never started; new subnets get tempo 10 (fast blocks).
+    #[serde(default)]
+    pub localnet: bool,
+}
+
+impl Genesis {
+    /// The official localnet's genesis, as the model knows it.
+    pub fn localnet() -> Self {
+        Self {
+            fee_rao: default_fee(),
+            localnet: true,
+            ..Default::default()
+        }
+    }
 }
 
 /// A balance at genesis.
@@ -133,7 +150,32 @@ fn default_true() -> bool {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct SubnetState {
     snapshot: SubnetSnapshot,
+    #[serde(default)]
+    emission_enabled: bool,
+    #[serde(default)]
+    weights_set_rate_limit: u64,
+    #[serde(default)]
+    serving_rate_limit: u64,
+    #[serde(default)]
+    max_allowed_validators: u16,
 }
+
+impl SubnetState {
+    fn new(snapshot: SubnetSnapshot) -> Self {
+        Self {
+            snapshot,
+            emission_enabled: true,
+            weights_set_rate_limit: 100,
+            serving_rate_limit: 50,
+            max_allowed_validators: u16::try_from(MAX_ALLOWED_VALIDATORS).unwrap_or(u16::MAX),
+        }
+    }
+}
+
+/// Lock cost of `register_network` (`NetworkMinLockCost`, 1000 TAO), in rao.
+pub const NETWORK_LOCK_RAO: u64 = 1_000_000_000_000;
+/// `AdminFreezeWindow`'s default: AdminUtils setters fail in the last blocks of an epoch.
+pub const DEFAULT_ADMIN_FREEZE_WINDOW: u16 = 10;
 
 /// The model's whole state.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -147,11 +189,25 @@ pub struct State {
     txs: BTreeMap<String, TxOutcome>,
     /// Burns paid per payer, for tests that add up spend.
     burns: Vec<(AccountId, u64)>,
+    /// The sudo key.
+    #[serde(default)]
+    sudo: Option<AccountId>,
+    /// `AdminFreezeWindow`.
+    #[serde(default)]
+    admin_freeze_window: u16,
+    /// Tempo of subnets `register_network` creates.
+    #[serde(default = "default_tempo")]
+    new_subnet_tempo: u16,
+    /// Localnet calls dispatched: (call, block, result), for tests that check a scaffold.
+    #[serde(default)]
+    localnet_log: Vec<(LocalnetCall, u64, std::result::Result<Option<u16>, String>)>,
 }
 
 /// The in-memory chain.
 pub struct MemoryChain {
     state: Mutex<State>,
+    genesis: Genesis,
+    resets: std::sync::atomic::AtomicU64,
 }
 
 fn key(a: &AccountId) -> String {
@@ -169,57 +225,23 @@ fn parse_account(s: &str) -> Result<AccountId> {
 impl MemoryChain {
     /// A chain at block 0 from `genesis`.
     pub fn new(genesis: &Genesis) -> Result<Self> {
-        let mut accounts = BTreeMap::new();
-        for b in &genesis.balances {
-            accounts.insert(
-                key(&parse_account(&b.account)?),
-                AccountInfo {
-                    free: parse_tao(&b.tao, "balance")?,
-                    nonce: 0,
-                },
-            );
-        }
-        let mut proxies = vec![];
-        for p in &genesis.proxies {
-            proxies.push((parse_account(&p.real)?, parse_account(&p.delegate)?));
-        }
-        let mut subnets = BTreeMap::new();
-        for s in &genesis.subnets {
-            subnets.insert(
-                s.netuid,
-                SubnetState {
-                    snapshot: SubnetSnapshot {
-                        netuid: s.netuid,
-                        block: 0,
-                        burn: parse_tao(&s.burn_tao, "burnTao")?,
-                        min_burn: parse_tao(&s.min_burn_tao, "minBurnTao")?,
-                        max_burn: parse_tao(&s.max_burn_tao, "maxBurnTao")?,
-                        burn_half_life: s.burn_half_life.max(1),
-                        tempo: s.tempo,
-                        max_uids: s.max_uids,
-                        immunity_period: s.immunity_period,
-                        registration_allowed: s.registration_allowed,
-                        started: s.started,
-                        owner: None,
-                        neurons: vec![],
-                    },
-                },
-            );
-        }
-        let seed = serde_json::to_vec(&(&accounts, &proxies, &subnets.keys().collect::<Vec<_>>()))
-            .unwrap_or_default();
         Ok(Self {
-            state: Mutex::new(State {
-                block: 0,
-                genesis_hash: payload_hash(&seed),
-                fee: genesis.fee_rao,
-                accounts,
-                proxies,
-                subnets,
-                txs: BTreeMap::new(),
-                burns: vec![],
-            }),
+            state: Mutex::new(genesis_state(genesis, 0)?),
+            genesis: genesis.clone(),
+            resets: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Starts the chain again from its genesis, with a new genesis hash: what restarting the
+    /// localnet container does (its chainspec is rebuilt at each start).
+    pub fn reset(&self) -> Result<()> {
+        let n = self
+            .resets
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .saturating_add(1);
+        let fresh = genesis_state(&self.genesis, n)?;
+        *self.lock() = fresh;
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -306,6 +328,13 @@ impl MemoryChain {
         self.lock().txs.get(hash).cloned()
     }
 
+    /// Localnet calls dispatched so far, in order: (call, block, result).
+    pub fn localnet_log(
+        &self,
+    ) -> Vec<(LocalnetCall, u64, std::result::Result<Option<u16>, String>)> {
+        self.lock().localnet_log.clone()
+    }
+
     /// Burns paid so far, per payer.
     pub fn burns(&self) -> Vec<(AccountId, u64)> {
         self.lock().burns.clone()
@@ -317,10 +346,52 @@ impl MemoryChain {
     }
 
     /// A chain from an exported state.
+    /// A chain from an exported state. (A reset of it starts from an empty genesis.)
     pub fn import(state: State) -> Self {
         Self {
             state: Mutex::new(state),
+            genesis: Genesis::default(),
+            resets: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Applies a signed localnet call (CHAIN.md §1 and §4) in a new block.
+    pub fn apply_localnet(&self, tx: &SignedLocalnetCall) -> Result<LocalnetOutcome> {
+        let mut s = self.lock();
+        let payload = localnet_payload(&tx.signer, tx.nonce, &tx.call);
+        let sig: [u8; 64] = hex::decode(&tx.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ChainError::Invalid("BadProof".into()))?;
+        if !verify(&tx.signer, &payload, &sig) {
+            return Err(ChainError::Invalid("BadProof: bad signature".into()));
+        }
+        let fee = s.fee;
+        let signer_key = key(&tx.signer);
+        let acct = s.accounts.get(&signer_key).copied().unwrap_or_default();
+        if tx.nonce != acct.nonce {
+            return Err(ChainError::Invalid(format!(
+                "nonce {} is not the account's next ({})",
+                tx.nonce, acct.nonce
+            )));
+        }
+        if acct.free < fee + EXISTENTIAL_DEPOSIT {
+            return Err(ChainError::Invalid("Payment: cannot pay the fee".into()));
+        }
+        {
+            let a = s.accounts.entry(signer_key).or_default();
+            a.nonce += 1;
+            a.free -= fee;
+        }
+        let result = dispatch_localnet(&mut s, tx.signer, &tx.call);
+        produce_block(&mut s);
+        let block = s.block;
+        s.localnet_log
+            .push((tx.call.clone(), block, result.clone()));
+        Ok(LocalnetOutcome {
+            block: s.block,
+            result,
+        })
     }
 
     /// Applies a prepared transaction (the model's transaction pool and block author in one).
@@ -393,6 +464,274 @@ impl MemoryChain {
         };
         s.txs.insert(tx.hash.clone(), outcome.clone());
         Ok(outcome)
+    }
+}
+
+/// The state at block 0 of `genesis`; `salt` tells resets apart (a new genesis hash).
+fn genesis_state(genesis: &Genesis, salt: u64) -> Result<State> {
+    let mut accounts = BTreeMap::new();
+    let mut sudo = None;
+    let mut subnets = BTreeMap::new();
+    if genesis.localnet {
+        for (name, tao) in [
+            ("Alice", 1_000_000u64),
+            ("Bob", 1_000_000),
+            ("Charlie", 1_000_000),
+            ("Dave", 2_000),
+            ("Eve", 2_000),
+            ("Ferdie", 2_000),
+        ] {
+            let k = crate::keys::Hotkey::dev(name).map_err(|e| ChainError::Other(e.to_string()))?;
+            accounts.insert(
+                key(&k.public()),
+                AccountInfo {
+                    free: tao * 1_000_000_000,
+                    nonce: 0,
+                },
+            );
+            if name == "Alice" {
+                sudo = Some(k.public());
+            }
+        }
+        // Netuid 1: owned by the zero account, never started.
+        let mut one = new_subnet_snapshot(1, 10, 0);
+        one.owner = Some([0; 32]);
+        subnets.insert(1, SubnetState::new(one));
+    }
+    for b in &genesis.balances {
+        accounts.insert(
+            key(&parse_account(&b.account)?),
+            AccountInfo {
+                free: parse_tao(&b.tao, "balance")?,
+                nonce: 0,
+            },
+        );
+    }
+    let mut proxies = vec![];
+    for p in &genesis.proxies {
+        proxies.push((parse_account(&p.real)?, parse_account(&p.delegate)?));
+    }
+    for s in &genesis.subnets {
+        subnets.insert(
+            s.netuid,
+            SubnetState::new(SubnetSnapshot {
+                netuid: s.netuid,
+                block: 0,
+                burn: parse_tao(&s.burn_tao, "burnTao")?,
+                min_burn: parse_tao(&s.min_burn_tao, "minBurnTao")?,
+                max_burn: parse_tao(&s.max_burn_tao, "maxBurnTao")?,
+                burn_half_life: s.burn_half_life.max(1),
+                tempo: s.tempo,
+                max_uids: s.max_uids,
+                immunity_period: s.immunity_period,
+                registration_allowed: s.registration_allowed,
+                started: s.started,
+                owner: None,
+                commit_reveal: false,
+                neurons: vec![],
+            }),
+        );
+    }
+    let seed = serde_json::to_vec(&(
+        &accounts,
+        &proxies,
+        &subnets.keys().collect::<Vec<_>>(),
+        salt,
+    ))
+    .unwrap_or_default();
+    Ok(State {
+        block: 0,
+        genesis_hash: payload_hash(&seed),
+        fee: genesis.fee_rao,
+        accounts,
+        proxies,
+        subnets,
+        txs: BTreeMap::new(),
+        burns: vec![],
+        sudo,
+        admin_freeze_window: DEFAULT_ADMIN_FREEZE_WINDOW,
+        new_subnet_tempo: if genesis.localnet {
+            10
+        } else {
+            default_tempo()
+        },
+        localnet_log: vec![],
+    })
+}
+
+/// A subnet as `register_network` creates it (`init_new_network`): burn 1 TAO, 256 UIDs,
+/// immunity 5000, not started, commit-reveal on.
+fn new_subnet_snapshot(netuid: u16, tempo: u16, block: u64) -> SubnetSnapshot {
+    SubnetSnapshot {
+        netuid,
+        block,
+        burn: 1_000_000_000,
+        min_burn: 500_000,
+        max_burn: 100_000_000_000,
+        burn_half_life: 360,
+        tempo,
+        max_uids: 256,
+        immunity_period: 5000,
+        registration_allowed: true,
+        started: false,
+        owner: None,
+        commit_reveal: true,
+        neurons: vec![],
+    }
+}
+
+/// A localnet call as the runtime dispatches it.
+fn dispatch_localnet(
+    s: &mut State,
+    signer: AccountId,
+    call: &LocalnetCall,
+) -> std::result::Result<Option<u16>, String> {
+    let is_sudo = s.sudo == Some(signer);
+    let block = s.block;
+    let free = |s: &State, who: &AccountId| s.accounts.get(&key(who)).map(|a| a.free).unwrap_or(0);
+    match call {
+        LocalnetCall::SudoSetAdminFreezeWindow(w) => {
+            if !is_sudo {
+                return Err("DispatchError.BadOrigin".into());
+            }
+            s.admin_freeze_window = *w;
+            Ok(None)
+        }
+        LocalnetCall::Transfer { dest, rao } => {
+            if free(s, &signer) < rao.saturating_add(EXISTENTIAL_DEPOSIT) {
+                return Err("Balances.FundsUnavailable".into());
+            }
+            if let Some(a) = s.accounts.get_mut(&key(&signer)) {
+                a.free -= rao;
+            }
+            let d = s.accounts.entry(key(dest)).or_default();
+            d.free = d.free.saturating_add(*rao);
+            Ok(None)
+        }
+        LocalnetCall::RegisterNetwork { hotkey } => {
+            if free(s, &signer) < NETWORK_LOCK_RAO.saturating_add(EXISTENTIAL_DEPOSIT) {
+                return Err("SubtensorModule.NotEnoughBalanceToStake".into());
+            }
+            if let Some(a) = s.accounts.get_mut(&key(&signer)) {
+                a.free -= NETWORK_LOCK_RAO;
+            }
+            let netuid = (1..=u16::MAX)
+                .find(|n| !s.subnets.contains_key(n))
+                .ok_or("SubtensorModule.SubnetLimitReached")?;
+            let mut snap = new_subnet_snapshot(netuid, s.new_subnet_tempo, block);
+            snap.owner = Some(signer);
+            // The owner's hotkey takes UID 0.
+            snap.neurons.push(Neuron {
+                uid: 0,
+                hotkey: *hotkey,
+                coldkey: signer,
+                registered_at: block,
+                incentive: 0.0,
+                emission: 0,
+                trust: 0.0,
+                stake: 0,
+                validator_permit: false,
+                validator_trust: 0.0,
+                dividends: 0.0,
+                last_update: block,
+                axon: None,
+            });
+            let mut state = SubnetState::new(snap);
+            // New subnets start without emission (`SubnetEmissionEnabled=false`).
+            state.emission_enabled = false;
+            s.subnets.insert(netuid, state);
+            Ok(Some(netuid))
+        }
+        LocalnetCall::StartCall { netuid } => {
+            let sub = s
+                .subnets
+                .get_mut(netuid)
+                .ok_or("SubtensorModule.SubnetNotExists")?;
+            if sub.snapshot.owner != Some(signer) {
+                return Err("SubtensorModule.NotSubnetOwner".into());
+            }
+            if sub.snapshot.started {
+                return Err("SubtensorModule.FirstEmissionBlockNumberAlreadySet".into());
+            }
+            sub.snapshot.started = true;
+            Ok(None)
+        }
+        LocalnetCall::SudoSetHyperparameter { netuid, param } => {
+            if !is_sudo {
+                return Err("DispatchError.BadOrigin".into());
+            }
+            let window = u64::from(s.admin_freeze_window);
+            let sub = s
+                .subnets
+                .get_mut(netuid)
+                .ok_or("SubtensorModule.SubnetNotExists")?;
+            // `ensure_admin_window_open`: closed in the last `AdminFreezeWindow` blocks of an
+            // epoch (with tempo 10 and the default window of 10, always).
+            let tempo = u64::from(sub.snapshot.tempo.max(1));
+            let to_epoch = tempo - (block % tempo);
+            if window > 0 && to_epoch <= window {
+                return Err("SubtensorModule.AdminActionProhibitedDuringWeightsWindow".into());
+            }
+            let snap = &mut sub.snapshot;
+            match *param {
+                Hyperparameter::EmissionEnabled(v) => sub.emission_enabled = v,
+                Hyperparameter::CommitReveal(v) => snap.commit_reveal = v,
+                Hyperparameter::WeightsSetRateLimit(v) => sub.weights_set_rate_limit = v,
+                Hyperparameter::ServingRateLimit(v) => sub.serving_rate_limit = v,
+                Hyperparameter::MinBurn(v) => {
+                    if v >= 1_000_000_000 || v >= snap.max_burn {
+                        return Err("AdminUtils.ValueNotInBounds".into());
+                    }
+                    snap.min_burn = v;
+                    snap.burn = snap.burn.max(v);
+                }
+                Hyperparameter::MaxBurn(v) => {
+                    if v <= 100_000_000 || v <= snap.min_burn {
+                        return Err("AdminUtils.ValueNotInBounds".into());
+                    }
+                    snap.max_burn = v;
+                    snap.burn = snap.burn.min(v);
+                }
+                Hyperparameter::BurnHalfLife(v) => snap.burn_half_life = v.max(1),
+                Hyperparameter::ImmunityPeriod(v) => snap.immunity_period = v,
+                Hyperparameter::Tempo(v) => snap.tempo = v,
+                Hyperparameter::MaxAllowedUids(v) => {
+                    if usize::from(v) < snap.neurons.len() {
+                        return Err("AdminUtils.MaxAllowedUIdsLessThanCurrentUIds".into());
+                    }
+                    snap.max_uids = v;
+                }
+                Hyperparameter::MaxAllowedValidators(v) => sub.max_allowed_validators = v,
+            }
+            Ok(None)
+        }
+        LocalnetCall::AddStake {
+            hotkey,
+            netuid,
+            rao,
+        } => {
+            if free(s, &signer) < rao.saturating_add(EXISTENTIAL_DEPOSIT) {
+                return Err("SubtensorModule.NotEnoughBalanceToStake".into());
+            }
+            let sub = s
+                .subnets
+                .get_mut(netuid)
+                .ok_or("SubtensorModule.SubnetNotExists")?;
+            let n = sub
+                .snapshot
+                .neurons
+                .iter_mut()
+                .find(|n| n.hotkey == *hotkey)
+                .ok_or("SubtensorModule.HotKeyNotRegisteredInSubNet")?;
+            if n.coldkey != signer {
+                return Err("SubtensorModule.NonAssociatedColdKey".into());
+            }
+            n.stake = n.stake.saturating_add(*rao);
+            if let Some(a) = s.accounts.get_mut(&key(&signer)) {
+                a.free -= rao;
+            }
+            Ok(None)
+        }
     }
 }
 
@@ -593,6 +932,24 @@ impl Chain for MemoryChain {
     async fn submit(&self, tx: &PreparedTx) -> Result<TxOutcome> {
         self.apply(tx)
     }
+
+    async fn subnet_owners(&self) -> Result<Vec<(u16, Option<AccountId>)>> {
+        Ok(self
+            .lock()
+            .subnets
+            .iter()
+            .map(|(n, s)| (*n, s.snapshot.owner))
+            .collect())
+    }
+
+    async fn localnet_call(
+        &self,
+        signer: &crate::keys::signer::Signer,
+        call: LocalnetCall,
+    ) -> Result<LocalnetOutcome> {
+        let nonce = self.account(signer.public()).await?.nonce;
+        self.apply_localnet(&super::sign_localnet(signer, nonce, call))
+    }
 }
 
 /// Signs a registration for the model.
@@ -655,6 +1012,7 @@ mod tests {
                 registration_allowed: true,
                 started: true,
             }],
+            localnet: false,
         };
         (MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")), c)
     }
@@ -858,5 +1216,155 @@ mod tests {
         assert_eq!(o.result.map(|(uid, _)| uid), Ok(7));
         let snap = c.lock().subnets[&1].snapshot.clone();
         assert!(snap.neuron(&hks[7]).is_none(), "uid 7's hotkey was pruned");
+    }
+
+    fn call(c: &MemoryChain, s: &Signer, call: LocalnetCall) -> LocalnetOutcome {
+        let nonce = c
+            .lock()
+            .accounts
+            .get(&key(&s.public()))
+            .map(|a| a.nonce)
+            .unwrap_or(0);
+        c.apply_localnet(&crate::chain::sign_localnet(s, nonce, call))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_localnet_scaffold_in_the_bring_up_order_works_and_the_freeze_window_bites_first() {
+        let c = MemoryChain::new(&Genesis::localnet()).unwrap_or_else(|e| panic!("{e}"));
+        let alice = Signer::dev("Alice").unwrap_or_else(|e| panic!("{e}"));
+        let bob = Signer::dev("Bob").unwrap_or_else(|e| panic!("{e}"));
+        let owner = cold();
+        // Netuid 1 exists, owned by the zero account and never started.
+        let one = c.lock().subnets[&1].snapshot.clone();
+        assert!(!one.started && one.owner == Some([0; 32]));
+        // A poor owner cannot lock 1000 TAO.
+        let owner_hk = hotkey();
+        let o = call(
+            &c,
+            &alice,
+            LocalnetCall::Transfer {
+                dest: owner.public(),
+                rao: 10_000_000_000,
+            },
+        );
+        assert_eq!(o.result, Ok(None));
+        let o = call(
+            &c,
+            &owner,
+            LocalnetCall::RegisterNetwork { hotkey: owner_hk },
+        );
+        assert_eq!(
+            o.result,
+            Err("SubtensorModule.NotEnoughBalanceToStake".into())
+        );
+        call(
+            &c,
+            &alice,
+            LocalnetCall::Transfer {
+                dest: owner.public(),
+                rao: NETWORK_LOCK_RAO + 10_000_000_000,
+            },
+        );
+        let o = call(
+            &c,
+            &owner,
+            LocalnetCall::RegisterNetwork { hotkey: owner_hk },
+        );
+        assert_eq!(o.result, Ok(Some(2)));
+        let snap = c.lock().subnets[&2].snapshot.clone();
+        assert_eq!(
+            (snap.owner, snap.tempo, snap.started, snap.commit_reveal),
+            (Some(owner.public()), 10, false, true)
+        );
+        assert_eq!(snap.neuron(&owner_hk).map(|n| n.uid), Some(0));
+        // Hyperparameters: only sudo, and only once the admin freeze window is 0 (tempo 10
+        // with the default window of 10 is always frozen).
+        let off = LocalnetCall::SudoSetHyperparameter {
+            netuid: 2,
+            param: Hyperparameter::CommitReveal(false),
+        };
+        assert_eq!(
+            call(&c, &bob, off.clone()).result,
+            Err("DispatchError.BadOrigin".into())
+        );
+        assert_eq!(
+            call(&c, &alice, off.clone()).result,
+            Err("SubtensorModule.AdminActionProhibitedDuringWeightsWindow".into())
+        );
+        assert_eq!(
+            call(&c, &bob, LocalnetCall::SudoSetAdminFreezeWindow(0)).result,
+            Err("DispatchError.BadOrigin".into())
+        );
+        assert_eq!(
+            call(&c, &alice, LocalnetCall::SudoSetAdminFreezeWindow(0)).result,
+            Ok(None)
+        );
+        assert_eq!(call(&c, &alice, off).result, Ok(None));
+        assert!(!c.lock().subnets[&2].snapshot.commit_reveal);
+        let bad_min = LocalnetCall::SudoSetHyperparameter {
+            netuid: 2,
+            param: Hyperparameter::MinBurn(2_000_000_000),
+        };
+        assert_eq!(
+            call(&c, &alice, bad_min).result,
+            Err("AdminUtils.ValueNotInBounds".into())
+        );
+        // Only the owner starts it, once.
+        assert_eq!(
+            call(&c, &bob, LocalnetCall::StartCall { netuid: 2 }).result,
+            Err("SubtensorModule.NotSubnetOwner".into())
+        );
+        assert_eq!(
+            call(&c, &owner, LocalnetCall::StartCall { netuid: 2 }).result,
+            Ok(None)
+        );
+        assert_eq!(
+            call(&c, &owner, LocalnetCall::StartCall { netuid: 2 }).result,
+            Err("SubtensorModule.FirstEmissionBlockNumberAlreadySet".into())
+        );
+        // Stake only from the hotkey's own coldkey.
+        let stake = LocalnetCall::AddStake {
+            hotkey: owner_hk,
+            netuid: 2,
+            rao: 1_000_000_000,
+        };
+        assert_eq!(
+            call(&c, &bob, stake.clone()).result,
+            Err("SubtensorModule.NonAssociatedColdKey".into())
+        );
+        assert_eq!(call(&c, &owner, stake).result, Ok(None));
+        assert_eq!(
+            c.lock().subnets[&2]
+                .snapshot
+                .neuron(&owner_hk)
+                .map(|n| n.stake),
+            Some(1_000_000_000)
+        );
+        assert_eq!(c.localnet_log().len(), 15);
+        // A forged signature is refused before anything is charged.
+        let mut forged =
+            crate::chain::sign_localnet(&bob, 99, LocalnetCall::SudoSetAdminFreezeWindow(5));
+        forged.signer = alice.public();
+        assert!(c.apply_localnet(&forged).is_err());
+    }
+
+    #[test]
+    fn a_reset_starts_again_from_genesis_with_a_new_genesis_hash() {
+        let c = MemoryChain::new(&Genesis::localnet()).unwrap_or_else(|e| panic!("{e}"));
+        let alice = Signer::dev("Alice").unwrap_or_else(|e| panic!("{e}"));
+        let before = c.lock().genesis_hash.clone();
+        call(
+            &c,
+            &alice,
+            LocalnetCall::RegisterNetwork { hotkey: hotkey() },
+        );
+        assert!(c.lock().subnets.contains_key(&2));
+        c.reset().unwrap_or_else(|e| panic!("{e}"));
+        let s = c.lock();
+        assert_ne!(s.genesis_hash, before);
+        assert_eq!(s.block, 0);
+        assert!(!s.subnets.contains_key(&2));
+        assert!(s.localnet_log.is_empty());
     }
 }

@@ -132,6 +132,9 @@ pub struct SubnetSnapshot {
     pub started: bool,
     /// Owner coldkey.
     pub owner: Option<AccountId>,
+    /// Commit-reveal of weights is on (weights are committed, then revealed later).
+    #[serde(default)]
+    pub commit_reveal: bool,
     /// Neurons by UID.
     pub neurons: Vec<Neuron>,
 }
@@ -194,6 +197,123 @@ pub struct TxOutcome {
     pub result: std::result::Result<(u16, u64), String>,
 }
 
+/// A subnet hyperparameter a localnet scaffold sets (AdminUtils setters, CHAIN.md §1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Hyperparameter {
+    /// `sudo_set_subnet_emission_enabled` (root only).
+    EmissionEnabled(bool),
+    /// `sudo_set_commit_reveal_weights_enabled`.
+    CommitReveal(bool),
+    /// `sudo_set_weights_set_rate_limit`.
+    WeightsSetRateLimit(u64),
+    /// `sudo_set_serving_rate_limit`.
+    ServingRateLimit(u64),
+    /// `sudo_set_min_burn` in rao (below 1 TAO).
+    MinBurn(u64),
+    /// `sudo_set_max_burn` in rao (above 0.1 TAO).
+    MaxBurn(u64),
+    /// `sudo_set_burn_half_life`.
+    BurnHalfLife(u16),
+    /// `sudo_set_immunity_period`.
+    ImmunityPeriod(u16),
+    /// `sudo_set_tempo` (root only).
+    Tempo(u16),
+    /// `sudo_set_max_allowed_uids`.
+    MaxAllowedUids(u16),
+    /// `sudo_set_max_allowed_validators` (root only).
+    MaxAllowedValidators(u16),
+}
+
+/// A call of a localnet scaffold (CHAIN.md §4's bring-up order). `Sudo*` calls are wrapped in
+/// `Sudo.sudo` and must be signed by the sudo key (`//Alice` on a localnet).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LocalnetCall {
+    /// `Sudo(AdminUtils.sudo_set_admin_freeze_window(window))`.
+    SudoSetAdminFreezeWindow(u16),
+    /// `Balances.transfer_keep_alive(dest, value)`.
+    Transfer {
+        /// Receiver.
+        dest: AccountId,
+        /// Rao.
+        rao: u64,
+    },
+    /// `SubtensorModule.register_network(hotkey)`, signed by the future owner coldkey.
+    RegisterNetwork {
+        /// The owner's hotkey (gets UID 0).
+        hotkey: AccountId,
+    },
+    /// `SubtensorModule.start_call(netuid)`, signed by the owner.
+    StartCall {
+        /// Netuid.
+        netuid: u16,
+    },
+    /// `Sudo(AdminUtils.sudo_set_…(netuid, value))`.
+    SudoSetHyperparameter {
+        /// Netuid.
+        netuid: u16,
+        /// What to set.
+        param: Hyperparameter,
+    },
+    /// `SubtensorModule.add_stake(hotkey, netuid, amount)`, signed by the hotkey's coldkey.
+    AddStake {
+        /// Hotkey to stake to.
+        hotkey: AccountId,
+        /// Netuid.
+        netuid: u16,
+        /// Rao.
+        rao: u64,
+    },
+}
+
+/// What a localnet call did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalnetOutcome {
+    /// Block it was included in.
+    pub block: u64,
+    /// `Ok(netuid created by register_network, if any)` or the dispatch error's name.
+    pub result: std::result::Result<Option<u16>, String>,
+}
+
+/// A signed localnet call (the simulation's wire format).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignedLocalnetCall {
+    /// Signer.
+    pub signer: AccountId,
+    /// Signer's nonce.
+    pub nonce: u64,
+    /// The call.
+    pub call: LocalnetCall,
+    /// Signature over [`localnet_payload`] (hex).
+    pub signature: String,
+}
+
+/// Signing payload of a localnet call.
+pub fn localnet_payload(signer: &AccountId, nonce: u64, call: &LocalnetCall) -> Vec<u8> {
+    let mut p = b"subnet-operator/localnet/v1".to_vec();
+    p.extend_from_slice(signer);
+    p.extend_from_slice(&nonce.to_le_bytes());
+    p.extend_from_slice(serde_json::to_string(call).unwrap_or_default().as_bytes());
+    p
+}
+
+/// Signs a localnet call with the signer's next nonce `nonce`.
+pub fn sign_localnet(
+    signer: &crate::keys::signer::Signer,
+    nonce: u64,
+    call: LocalnetCall,
+) -> SignedLocalnetCall {
+    let who = signer.public();
+    let payload = localnet_payload(&who, nonce, &call);
+    SignedLocalnetCall {
+        signer: who,
+        nonce,
+        signature: hex::encode(signer.sign(&payload)),
+        call,
+    }
+}
+
 /// What the controllers need of a chain.
 #[async_trait]
 pub trait Chain: Send + Sync {
@@ -220,6 +340,15 @@ pub trait Chain: Send + Sync {
     ) -> Result<PreparedTx>;
     /// Sends a prepared transaction and waits for its inclusion.
     async fn submit(&self, tx: &PreparedTx) -> Result<TxOutcome>;
+    /// The subnets that exist, with their owners (to find a subnet a scaffold already made).
+    async fn subnet_owners(&self) -> Result<Vec<(u16, Option<AccountId>)>>;
+    /// Signs a localnet scaffold call with the signer's next nonce, sends it and waits for its
+    /// inclusion.
+    async fn localnet_call(
+        &self,
+        signer: &crate::keys::signer::Signer,
+        call: LocalnetCall,
+    ) -> Result<LocalnetOutcome>;
 }
 
 /// A shared chain client.

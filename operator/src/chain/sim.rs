@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::memory::{ERA_BLOCKS, MemoryChain, prepare};
 use super::{
-    AccountId, AccountInfo, Chain, ChainError, ChainHead, PreparedTx, RegisterCall, Result,
-    SubnetSnapshot, TxOutcome,
+    AccountId, AccountInfo, Chain, ChainError, ChainHead, LocalnetCall, LocalnetOutcome,
+    PreparedTx, RegisterCall, Result, SignedLocalnetCall, SubnetSnapshot, TxOutcome,
 };
 
 /// An admin request: produce blocks.
@@ -109,6 +109,10 @@ pub fn router(chain: Shared) -> Router {
         .route("/admin/weights", post(set_weights))
         .route("/admin/stake", post(add_stake))
         .route("/admin/burns", get(burns))
+        .route("/chain/subnets", get(subnet_owners))
+        .route("/chain/localnet", post(localnet))
+        .route("/admin/reset", post(reset))
+        .route("/admin/localnet-calls", get(localnet_calls))
         .with_state(chain)
 }
 
@@ -211,6 +215,41 @@ async fn burns(State(c): State<Shared>) -> ApiResult<Vec<(String, u64)>> {
         .collect()))
 }
 
+async fn subnet_owners(State(c): State<Shared>) -> ApiResult<Vec<(u16, Option<AccountId>)>> {
+    Json(c.subnet_owners().await)
+}
+async fn localnet(
+    State(c): State<Shared>,
+    Json(tx): Json<SignedLocalnetCall>,
+) -> ApiResult<LocalnetOutcome> {
+    Json(c.apply_localnet(&tx))
+}
+async fn reset(State(c): State<Shared>) -> ApiResult<()> {
+    tracing::warn!("SIMULATED chain reset to genesis (as when a localnet pod restarts)");
+    Json(c.reset())
+}
+/// One dispatched localnet call, as `/admin/localnet-calls` lists them.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct LocalnetLogEntry {
+    /// The call.
+    pub call: LocalnetCall,
+    /// Block it landed in.
+    pub block: u64,
+    /// `Ok(netuid created)` or the error name.
+    pub result: std::result::Result<Option<u16>, String>,
+}
+async fn localnet_calls(State(c): State<Shared>) -> ApiResult<Vec<LocalnetLogEntry>> {
+    Json(Ok(c
+        .localnet_log()
+        .into_iter()
+        .map(|(call, block, result)| LocalnetLogEntry {
+            call,
+            block,
+            result,
+        })
+        .collect()))
+}
+
 /// Serves `chain` on `addr`, producing a block every `block_time` (none when zero).
 pub async fn serve(chain: Shared, addr: SocketAddr, block_time: Duration) -> std::io::Result<()> {
     if !block_time.is_zero() {
@@ -251,6 +290,23 @@ impl SimChain {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| ChainError::Unreachable(e.to_string()))?;
+        r.json::<std::result::Result<T, ChainError>>()
+            .await
+            .map_err(|e| ChainError::Unreachable(e.to_string()))?
+    }
+
+    async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
             .send()
             .await
             .map_err(|e| ChainError::Unreachable(e.to_string()))?;
@@ -305,15 +361,21 @@ impl Chain for SimChain {
         prepare(signer, call, nonce, era_end)
     }
     async fn submit(&self, tx: &PreparedTx) -> Result<TxOutcome> {
-        let r = self
-            .http
-            .post(format!("{}/chain/submit", self.base))
-            .json(tx)
-            .send()
-            .await
-            .map_err(|e| ChainError::Unreachable(e.to_string()))?;
-        r.json::<std::result::Result<TxOutcome, ChainError>>()
-            .await
-            .map_err(|e| ChainError::Unreachable(e.to_string()))?
+        self.post("/chain/submit", tx).await
+    }
+    async fn subnet_owners(&self) -> Result<Vec<(u16, Option<AccountId>)>> {
+        self.get("/chain/subnets").await
+    }
+    async fn localnet_call(
+        &self,
+        signer: &crate::keys::signer::Signer,
+        call: LocalnetCall,
+    ) -> Result<LocalnetOutcome> {
+        let nonce = self.account(signer.public()).await?.nonce;
+        self.post(
+            "/chain/localnet",
+            &super::sign_localnet(signer, nonce, call),
+        )
+        .await
     }
 }

@@ -650,6 +650,7 @@ mod tests {
             registration_allowed: true,
             started: true,
             owner: None,
+            commit_reveal: false,
             neurons: vec![],
         };
         let mut status = FleetStatus {

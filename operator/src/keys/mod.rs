@@ -23,6 +23,10 @@ use subxt_signer::bip39::{Language, Mnemonic};
 use subxt_utils_accountid32::AccountId32;
 use zeroize::Zeroizing;
 
+/// Substrate's well-known development phrase (the root of `//Alice`, `//Bob`, …).
+pub const DEV_PHRASE: &str =
+    "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
+
 /// Signing context of substrate's sr25519 (what the SDKs sign and verify with).
 pub const SIGNING_CONTEXT: &[u8] = b"substrate";
 
@@ -100,6 +104,28 @@ impl Hotkey {
             keypair: mini.expand_to_keypair(ExpansionMode::Ed25519),
             seed,
         })
+    }
+
+    /// A substrate development account (`//Alice`, `//Bob`, …): the dev phrase with one hard
+    /// junction, as `subxt-signer`'s `dev` accounts and the localnet's genesis derive them.
+    /// Public knowledge, never a secret: for scaffolding localnets only.
+    pub fn dev(name: &str) -> Result<Self, KeyError> {
+        let root = Self::from_mnemonic(DEV_PHRASE)?;
+        // A hard junction's chain code is the SCALE-encoded name (compact length, then bytes),
+        // zero-padded to 32 bytes (names up to 31 bytes; longer ones would be hashed).
+        let bytes = name.as_bytes();
+        if bytes.len() > 31 {
+            return Err(KeyError::InvalidKey("dev account name"));
+        }
+        let mut cc = [0u8; 32];
+        cc[0] =
+            u8::try_from(bytes.len() << 2).map_err(|_| KeyError::InvalidKey("dev account name"))?;
+        cc[1..=bytes.len()].copy_from_slice(bytes);
+        let (mini, _) = root
+            .keypair
+            .secret
+            .hard_derive_mini_secret_key(Some(schnorrkel::derive::ChainCode(cc)), b"");
+        Self::from_seed(mini.to_bytes())
     }
 
     /// The key of a bittensor keyfile (JSON with `secretSeed`, or `secretPhrase`), as btcli
@@ -257,10 +283,29 @@ fn seed_from_entropy(entropy: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeyError> {
 mod tests {
     use super::*;
 
-    /// Substrate's well-known development phrase and the published address of its root key.
-    const DEV_PHRASE: &str =
-        "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
+    /// The published address of the dev phrase's root key.
     const DEV_ROOT_SS58: &str = "5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV";
+
+    #[test]
+    fn dev_accounts_match_the_published_addresses_and_subxt_signer() {
+        for (name, ss58, theirs) in [
+            (
+                "Alice",
+                "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+                subxt_signer::sr25519::dev::alice(),
+            ),
+            (
+                "Bob",
+                "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty",
+                subxt_signer::sr25519::dev::bob(),
+            ),
+        ] {
+            let k = Hotkey::dev(name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(k.ss58(), ss58, "{name}");
+            assert_eq!(k.public(), theirs.public_key().0, "{name}");
+        }
+        assert!(Hotkey::dev(&"x".repeat(32)).is_err());
+    }
 
     #[test]
     fn dev_phrase_derives_the_published_address() {

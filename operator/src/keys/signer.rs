@@ -66,6 +66,23 @@ impl Signer {
         })
     }
 
+    /// A substrate development account (`//Alice` is the localnet's sudo key) signing as a
+    /// coldkey. For localnet scaffolds only: these keys are public knowledge.
+    pub fn dev(name: &str) -> Result<Self, KeyError> {
+        Ok(Self {
+            kind: SignerKind::Coldkey,
+            key: Hotkey::dev(name)?,
+        })
+    }
+
+    /// A key the operator generated and keeps itself (a localnet subnet owner's coldkey).
+    pub fn owned(key: Hotkey) -> Self {
+        Self {
+            kind: SignerKind::Coldkey,
+            key,
+        }
+    }
+
     /// The signer's SS58 address.
     pub fn ss58(&self) -> String {
         self.key.ss58()
