@@ -55,6 +55,24 @@ if ! have kubeconform; then
   GOBIN="$bin" go install -trimpath -ldflags "-s -w" "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
 fi
 
+# promtool has a cache key of its own, so adding or bumping it never rebuilds Kubernetes; it is
+# linked into $bin so that one directory on PATH holds every tool.
+promtool_bin="$cache/bin/promtool-${PROMTOOL_VERSION}_${gov}"
+if [ ! -x "$promtool_bin/promtool" ]; then
+  log "building promtool $PROMTOOL_VERSION"
+  minor=$(echo "$PROMTOOL_VERSION" | cut -d. -f2)
+  patch=$(echo "$PROMTOOL_VERSION" | cut -d. -f3)
+  modv="v0.$((300 + minor)).$patch"
+  grep -q "github.com/prometheus/prometheus $modv\b" "$here/promtool/go.mod" ||
+    { log "ERROR: e2e/tools/promtool/go.mod does not require prometheus $modv ($PROMTOOL_VERSION)"; exit 1; }
+  w=$(wrapper promtool)
+  mkdir -p "$promtool_bin"
+  pl="-s -w -X github.com/prometheus/common/version.Version=${PROMTOOL_VERSION#v}"
+  (cd "$w" && go build -trimpath -ldflags "$pl" -o "$promtool_bin/promtool.tmp" github.com/prometheus/prometheus/cmd/promtool)
+  mv "$promtool_bin/promtool.tmp" "$promtool_bin/promtool"; rm -rf "$w"
+fi
+[ "$(readlink "$bin/promtool" 2>/dev/null)" = "$promtool_bin/promtool" ] || ln -sfn "$promtool_bin/promtool" "$bin/promtool"
+
 k8s_missing=0
 for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do have "$b" || k8s_missing=1; done
 if [ "$k8s_missing" = 1 ]; then
