@@ -385,8 +385,14 @@ pub struct SimChainProcess {
 }
 
 impl SimChainProcess {
-    /// Starts the simulation with `genesis` (YAML).
+    /// Starts the simulation with `genesis` (YAML); blocks only when asked ([`Self::advance`]).
     pub async fn start(genesis: &str) -> Result<Self> {
+        Self::start_with(genesis, 0).await
+    }
+
+    /// Starts the simulation with `genesis` (YAML), producing a block every `block_ms` (none
+    /// when 0).
+    pub async fn start_with(genesis: &str, block_ms: u64) -> Result<Self> {
         let bin = operator_binary()?.with_file_name("subnet-operator-simchain");
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
@@ -400,7 +406,7 @@ impl SimChainProcess {
                 "--listen",
                 &addr,
                 "--block-ms",
-                "0",
+                &block_ms.to_string(),
             ])
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -443,6 +449,31 @@ impl SimChainProcess {
     /// Every burn paid so far: (payer hex, rao).
     pub async fn burns(&self) -> Result<Vec<(String, u64)>> {
         let (_, text) = http_get(&self.addr, "/admin/burns").await?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(serde_json::from_value(
+            v.get("Ok").cloned().unwrap_or_default(),
+        )?)
+    }
+
+    /// Starts the chain again from genesis with a new genesis hash (a localnet pod restart).
+    pub async fn reset(&self) -> Result<()> {
+        self.admin("/admin/reset", serde_json::json!({}))
+            .await
+            .map(|_| ())
+    }
+
+    /// Localnet calls dispatched since genesis, as JSON: `[{call, block, result}]`.
+    pub async fn localnet_calls(&self) -> Result<Vec<serde_json::Value>> {
+        let (_, text) = http_get(&self.addr, "/admin/localnet-calls").await?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(serde_json::from_value(
+            v.get("Ok").cloned().unwrap_or_default(),
+        )?)
+    }
+
+    /// Netuids that exist and their owners (hex), as the chain lists them.
+    pub async fn subnet_owners(&self) -> Result<Vec<(u16, Option<Vec<u8>>)>> {
+        let (_, text) = http_get(&self.addr, "/chain/subnets").await?;
         let v: serde_json::Value = serde_json::from_str(&text)?;
         Ok(serde_json::from_value(
             v.get("Ok").cloned().unwrap_or_default(),

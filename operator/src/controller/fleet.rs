@@ -184,6 +184,7 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
         && let Some(coldkey) = observed.coldkey_ss58.clone()
         && let Some(owner) = obj.controller_owner_ref(&())
     {
+        working.coldkey = Some(coldkey.clone());
         let kind = K::kind(&());
         let f = FleetInput {
             kind: &kind,
@@ -256,6 +257,49 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
                 )
                 .await?,
             );
+        }
+        // Validators on a localnet: the stake the scaffold promises (`localnet.selfStakeTao`).
+        if let (Some(_), Some(cache), Some(netuid), Some(amount)) = (
+            obj.weights_policy(),
+            ctx.chain.as_ref(),
+            f.netuid,
+            observed
+                .subnet_spec
+                .as_ref()
+                .and_then(|s| s.localnet.as_ref())
+                .and_then(|l| l.self_stake_tao.as_deref())
+                .and_then(crate::crd::common::tao_to_rao),
+        ) {
+            let registered: Vec<(u32, [u8; 32])> = working
+                .replica_statuses
+                .iter()
+                .filter(|r| r.registered)
+                .filter_map(|r| {
+                    Some((
+                        r.index,
+                        crate::keys::ss58_decode(r.hotkey.as_deref()?).ok()?,
+                    ))
+                })
+                .collect();
+            let signer = keys
+                .signer_cache_key
+                .as_ref()
+                .and_then(|k| ctx.signers.get(k));
+            if !registered.is_empty()
+                && let Some(problem) = super::localnet::self_stake(
+                    ctx,
+                    obj,
+                    &cache.chain,
+                    netuid,
+                    signer.as_deref(),
+                    &registered,
+                    amount,
+                )
+                .await
+            {
+                ctx.publish(obj, EventType::Warning, "SelfStakeFailed", problem)
+                    .await;
+            }
         }
         if let (Some(policy), Some(cache), Some(netuid)) =
             (obj.weights_policy(), ctx.chain.as_ref(), f.netuid)

@@ -7,6 +7,7 @@
 pub mod build;
 pub mod fleet;
 pub mod keys;
+pub mod localnet;
 pub mod registration;
 pub mod rollout;
 pub mod status;
@@ -390,9 +391,47 @@ pub async fn run(
     let subnets: Api<Subnet> = api(&client, ns);
     let cfg = controller::Config::default().concurrency(concurrency);
 
+    // A Subnet owns its localnet's StatefulSet and Service; a Miner or Validator appearing or
+    // changing (its coldkey in status) reconciles its Subnet, whose scaffold funds coldkeys.
+    let localnet = watcher::Config::default().labels(&format!(
+        "{}={},{}={}",
+        labels::MANAGED_BY,
+        labels::MANAGER,
+        labels::COMPONENT,
+        build::localnet::COMPONENT
+    ));
+    let to_subnet = |ns: Option<String>, subnet: &str| {
+        ObjectRef::<DeserializeGuard<Subnet>>::new(subnet).within(&ns.unwrap_or_default())
+    };
     let subnet_ctl = Controller::new(
         api::<DeserializeGuard<Subnet>>(&client, ns),
         watcher::Config::default(),
+    )
+    .owns(
+        api::<k8s_openapi::api::apps::v1::StatefulSet>(&client, ns),
+        localnet.clone(),
+    )
+    .owns(
+        api::<k8s_openapi::api::core::v1::Service>(&client, ns),
+        localnet,
+    )
+    .watches(
+        api::<DeserializeGuard<Miner>>(&client, ns),
+        watcher::Config::default(),
+        move |m| {
+            let ns = m.namespace();
+            m.0.ok()
+                .map(|m| to_subnet(ns, &m.spec.fleet.subnet_ref.name))
+        },
+    )
+    .watches(
+        api::<DeserializeGuard<Validator>>(&client, ns),
+        watcher::Config::default(),
+        move |v| {
+            let ns = v.namespace();
+            v.0.ok()
+                .map(|v| to_subnet(ns, &v.spec.fleet.subnet_ref.name))
+        },
     )
     .with_config(cfg.clone())
     .graceful_shutdown_on(shutdown.clone())

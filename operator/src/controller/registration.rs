@@ -77,6 +77,30 @@ pub fn window_spend(spend: Option<&SpendStatus>, window_secs: u64, now: Timestam
 }
 
 /// Writes what the chain says of each replica into `status` (pure).
+/// Forgets everything a status knows of a chain that is gone (a new genesis): registrations,
+/// UIDs, chain-side figures, intents in flight and deregistrations. Returns how many replicas
+/// were registered.
+pub fn forget_chain(status: &mut FleetStatus) -> usize {
+    let mut n = 0;
+    for r in &mut status.replica_statuses {
+        if r.registered {
+            n += 1;
+        }
+        *r = crate::crd::fleet::ReplicaStatus {
+            index: r.index,
+            hotkey: r.hotkey.take(),
+            secret_name: r.secret_name.take(),
+            pod: r.pod.take(),
+            phase: r.phase.take(),
+            axon_exposed: r.axon_exposed.take(),
+            message: Some("the chain was reset (new genesis): registering again".to_string()),
+            ..Default::default()
+        };
+    }
+    status.deregistered.clear();
+    n
+}
+
 pub fn record_chain_state(
     status: &mut FleetStatus,
     snapshot: &SubnetSnapshot,
@@ -161,6 +185,27 @@ pub async fn reconcile<K: FleetKind>(
         wanted: hotkeys.len(),
         ..Default::default()
     };
+    // Registrations belong to one chain: if its genesis changed (a localnet restarted), they
+    // are gone with it. Forget them, so the replicas register again on the new chain.
+    if let Ok(Some(head)) = cache.head() {
+        if status
+            .chain_genesis
+            .as_deref()
+            .is_some_and(|g| g != head.genesis_hash)
+        {
+            let forgotten = forget_chain(status);
+            ctx.publish(
+                obj,
+                EventType::Warning,
+                "ChainReset",
+                format!(
+                    "the chain's genesis hash changed (a new chain): {forgotten} registration(s) forgotten; replicas register again"
+                ),
+            )
+            .await;
+        }
+        status.chain_genesis = Some(head.genesis_hash);
+    }
     let Some(Some(snapshot)) = cache.snapshot(netuid) else {
         obs.waiting = Some((
             "WaitingForChain".into(),
@@ -677,6 +722,61 @@ mod tests {
             vec![0]
         );
         assert!(!status.replica_statuses[0].registered);
+    }
+
+    #[test]
+    fn a_new_chain_forgets_registrations_but_keeps_keys_and_pods() {
+        use crate::crd::fleet::{RegistrationIntent, ReplicaStatus};
+        let mut status = FleetStatus {
+            deregistered: vec![1],
+            replica_statuses: vec![
+                ReplicaStatus {
+                    index: 0,
+                    hotkey: Some("5Hot".into()),
+                    secret_name: Some("m-hotkey-0".into()),
+                    pod: Some("m-0-0".into()),
+                    registered: true,
+                    uid: Some(3),
+                    stake_rao: Some(5),
+                    last_registration: Some(RegistrationRecord {
+                        block: 900,
+                        price_rao: 1,
+                        price_tao: "0.000000001".into(),
+                        tx_hash: None,
+                    }),
+                    ..Default::default()
+                },
+                ReplicaStatus {
+                    index: 1,
+                    pending_registration: Some(RegistrationIntent {
+                        nonce: 1,
+                        era_end_block: 950,
+                        tx_hash: "0xab".into(),
+                        limit_rao: 1,
+                        submitted_at_block: 920,
+                    }),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(forget_chain(&mut status), 1);
+        let r0 = &status.replica_statuses[0];
+        assert!(!r0.registered);
+        assert_eq!(
+            (r0.uid, r0.stake_rao, r0.last_registration.is_none()),
+            (None, None, true)
+        );
+        assert_eq!(
+            (
+                r0.hotkey.as_deref(),
+                r0.secret_name.as_deref(),
+                r0.pod.as_deref()
+            ),
+            (Some("5Hot"), Some("m-hotkey-0"), Some("m-0-0"))
+        );
+        assert!(status.replica_statuses[1].pending_registration.is_none());
+        assert!(status.deregistered.is_empty());
     }
 
     #[test]

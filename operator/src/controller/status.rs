@@ -468,7 +468,7 @@ pub fn subnet(
                     type_: types::READY,
                     status: false,
                     reason: "SubnetNotOnChain",
-                    message: format!("netuid {:?} does not exist on the chain", spec.netuid),
+                    message: format!("netuid {:?} does not exist on the chain", status.netuid),
                 },
                 _ => NewCondition {
                     type_: types::READY,
@@ -481,6 +481,40 @@ pub fn subnet(
     };
     set_condition(&mut status.conditions, ready, generation, now);
     status
+}
+
+/// Folds a localnet scaffold's report into a Subnet's status: the `Scaffolded` condition, and
+/// `Ready=False` with the scaffold's reason until it is complete.
+pub fn apply_scaffold(
+    status: &mut SubnetStatus,
+    report: &super::localnet::ScaffoldReport,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    set_condition(
+        &mut status.conditions,
+        NewCondition {
+            type_: types::SCAFFOLDED,
+            status: report.complete,
+            reason: report.reason,
+            message: report.message.clone(),
+        },
+        generation,
+        now,
+    );
+    if !report.complete {
+        set_condition(
+            &mut status.conditions,
+            NewCondition {
+                type_: types::READY,
+                status: false,
+                reason: report.reason,
+                message: report.message.clone(),
+            },
+            generation,
+            now,
+        );
+    }
 }
 
 #[cfg(test)]

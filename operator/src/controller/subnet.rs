@@ -9,7 +9,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 
 use super::fleet::announce_ready_change;
-use super::{Context, Error, Result, status, validate};
+use super::{Context, Error, Result, localnet, status, validate};
 use crate::crd::Subnet;
 
 /// Reconciles one Subnet.
@@ -27,7 +27,14 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<Subnet>>, ctx: Arc<Context>) 
 #[tracing::instrument(skip_all, fields(name = %subnet.name_any(), namespace = subnet.namespace().unwrap_or_default()))]
 async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
     let problem = validate::subnet(&subnet.spec).err();
-    let chain = match (&ctx.chain, subnet.spec.netuid, &problem) {
+    let mut working = subnet.status.clone().unwrap_or_default();
+    // A localnet: run it and scaffold a subnet on it first (this may set the netuid).
+    let scaffold = match (&subnet.spec.localnet, &problem) {
+        (Some(spec), None) => Some(localnet::reconcile(ctx, subnet, spec, &mut working).await?),
+        _ => None,
+    };
+    let netuid = subnet.spec.netuid.or(working.netuid);
+    let chain = match (&ctx.chain, netuid, &problem) {
         (Some(cache), Some(netuid), None) => {
             cache.watch(netuid);
             Some(status::ChainView {
@@ -38,14 +45,18 @@ async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
         }
         _ => None,
     };
-    let desired = status::subnet(
-        subnet.status.as_ref(),
+    let now = Timestamp::now();
+    let mut desired = status::subnet(
+        Some(&working),
         &subnet.spec,
         subnet.metadata.generation,
         problem.as_ref(),
         chain.as_ref(),
-        Timestamp::now(),
+        now,
     );
+    if let Some(r) = &scaffold {
+        status::apply_scaffold(&mut desired, r, subnet.metadata.generation, now);
+    }
     if subnet.status.as_ref() != Some(&desired) {
         ctx.apply_status(subnet, &desired).await?;
     }
@@ -56,14 +67,13 @@ async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
         &desired.conditions,
     )
     .await;
+    let ready =
+        crate::crd::conditions::is_true(&desired.conditions, crate::crd::conditions::types::READY);
     Ok(if problem.is_some() {
         Action::await_change()
-    } else if chain.is_some()
-        && !crate::crd::conditions::is_true(
-            &desired.conditions,
-            crate::crd::conditions::types::READY,
-        )
-    {
+    } else if let Some(r) = &scaffold {
+        Action::requeue(r.requeue.min(ctx.resync))
+    } else if chain.is_some() && !ready {
         // Not read from the chain yet (or unreachable): look again soon.
         Action::requeue(std::time::Duration::from_secs(2))
     } else if chain.is_some() {

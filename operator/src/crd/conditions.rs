@@ -20,6 +20,8 @@ pub mod types {
     pub const BUDGET_EXHAUSTED: &str = "BudgetExhausted";
     /// A replica lost its UID.
     pub const DEREGISTERED: &str = "Deregistered";
+    /// A localnet Subnet's scaffold is complete (subnet created, started, configured, funded).
+    pub const SCAFFOLDED: &str = "Scaffolded";
 }
 
 /// A condition to set, without timestamps (those are managed by [`set_condition`]).

@@ -541,6 +541,14 @@ pub struct FleetStatus {
     /// The account that signs registrations (public address only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_signer: Option<SignerStatus>,
+    /// The coldkey's SS58 address (public): the owner of every hotkey of the fleet. A localnet
+    /// scaffold funds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coldkey: Option<String>,
+    /// Genesis hash of the chain the registrations in this status were made on. When the chain's
+    /// changes (a localnet restarted), they are forgotten and made again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_genesis: Option<String>,
     /// Validators: replicas holding a validator permit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permitted_replicas: Option<i32>,

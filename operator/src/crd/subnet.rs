@@ -177,7 +177,7 @@ pub struct SubnetStatus {
     /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Conditions: `ChainReachable`, `Ready`.
+    /// Conditions: `ChainReachable`, `Ready`, and for a localnet `Scaffolded`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -223,6 +223,10 @@ pub struct SubnetStatus {
     /// Whether the subnet accepts registrations now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_open: Option<bool>,
+    /// Genesis hash of the chain the localnet scaffold ran on; a different one means the
+    /// localnet restarted with a new chain, and the scaffold runs again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaffold_genesis: Option<String>,
     /// Progress of the localnet scaffold, one entry per step in the order they run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scaffold: Vec<ScaffoldStep>,

@@ -7,6 +7,7 @@
 //! Service `f-i` when the axon is exposed through one, and a PVC `f-data-i` when `storage` is
 //! set. The fleet has one PodDisruptionBudget allowing one voluntary disruption at a time.
 
+pub mod localnet;
 pub mod pod;
 pub mod workload;
 

@@ -1,0 +1,802 @@
+//! The localnet of a Subnet: its StatefulSet and Service, its owner key, and the declarative
+//! scaffold that makes a subnet on it (CHAIN.md §4's bring-up order), one step at a time, each
+//! recorded in `status.scaffold` and run once.
+//!
+//! Idempotence comes from the chain first and the status second: funding tops balances up to a
+//! target; `RegisterNetwork` adopts a subnet the owner key already owns (so a crash between the
+//! call and the status write never makes a second subnet); `StartCall` is skipped when the
+//! subnet is started. A new genesis hash (the localnet pod restarted: its chainspec is rebuilt
+//! at each start) clears the scaffold and runs it again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::build::localnet::{self as build, LocalnetInput};
+use super::build::stamped;
+use super::{Context, Error, FIELD_MANAGER, Result, labels};
+use crate::chain::memory::NETWORK_LOCK_RAO;
+use crate::chain::{ChainError, Hyperparameter, LocalnetCall};
+use crate::crd::common::tao_to_rao;
+use crate::crd::subnet::{LocalnetSpec, ScaffoldStep, SubnetStatus};
+use crate::crd::{Miner, Subnet, Validator};
+use crate::keys::Hotkey;
+use crate::keys::signer::Signer;
+
+/// The scaffold's steps, in the order they run.
+pub const STEPS: [&str; 7] = [
+    "AdminFreezeWindow",
+    "FundOwner",
+    "RegisterNetwork",
+    "StartCall",
+    "EnableEmission",
+    "Hyperparameters",
+    "FundColdkeys",
+];
+
+/// Key of the owner Secret holding the owner coldkey's mnemonic.
+pub const OWNER_COLDKEY_KEY: &str = "coldkey-mnemonic";
+/// Key of the owner Secret holding the owner hotkey's mnemonic.
+pub const OWNER_HOTKEY_KEY: &str = "hotkey-mnemonic";
+/// What the owner keeps above the lock cost for fees, in rao (10 TAO).
+const OWNER_MARGIN_RAO: u64 = 10_000_000_000;
+
+/// Name of the Secret with a localnet's subnet owner keys.
+pub fn owner_secret_name(subnet: &str) -> String {
+    format!("{subnet}-localnet-owner")
+}
+
+/// What the scaffold reports to the Subnet's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaffoldReport {
+    /// All steps done.
+    pub complete: bool,
+    /// Reason of the `Scaffolded` condition.
+    pub reason: &'static str,
+    /// Message of the `Scaffolded` condition.
+    pub message: String,
+    /// When to look again.
+    pub requeue: Duration,
+}
+
+/// The step list with `name` set to `state` (adding missing steps in order).
+pub fn set_step(
+    steps: &mut Vec<ScaffoldStep>,
+    name: &str,
+    state: &str,
+    block: Option<u64>,
+    message: Option<String>,
+) {
+    for n in STEPS {
+        if !steps.iter().any(|s| s.name == n) {
+            steps.push(ScaffoldStep {
+                name: n.to_string(),
+                state: "Pending".to_string(),
+                block: None,
+                message: None,
+            });
+        }
+    }
+    steps.sort_by_key(|s| {
+        STEPS
+            .iter()
+            .position(|n| *n == s.name)
+            .unwrap_or(usize::MAX)
+    });
+    if let Some(s) = steps.iter_mut().find(|s| s.name == name) {
+        s.state = state.to_string();
+        if block.is_some() {
+            s.block = block;
+        }
+        s.message = message;
+    }
+}
+
+/// Whether step `name` is recorded as done.
+pub fn is_done(steps: &[ScaffoldStep], name: &str) -> bool {
+    steps.iter().any(|s| s.name == name && s.state == "Done")
+}
+
+/// The hyperparameter calls for `spec`, in order: commit-reveal off and rate limits 0 unless
+/// the spec says otherwise (drand is unreachable offline), then the spec's overrides.
+pub fn hyperparameter_calls(spec: &LocalnetSpec) -> Result<Vec<Hyperparameter>, String> {
+    let h = spec.hyperparameters.clone().unwrap_or_default();
+    let mut calls = vec![
+        Hyperparameter::CommitReveal(h.commit_reveal.unwrap_or(false)),
+        Hyperparameter::WeightsSetRateLimit(h.weights_set_rate_limit.unwrap_or(0)),
+        Hyperparameter::ServingRateLimit(h.serving_rate_limit.unwrap_or(0)),
+    ];
+    let tao =
+        |v: &str, what: &str| tao_to_rao(v).ok_or_else(|| format!("{what}: bad TAO amount {v:?}"));
+    if let Some(v) = &h.min_burn_tao {
+        calls.push(Hyperparameter::MinBurn(tao(v, "minBurnTao")?));
+    }
+    if let Some(v) = &h.max_burn_tao {
+        calls.push(Hyperparameter::MaxBurn(tao(v, "maxBurnTao")?));
+    }
+    if let Some(v) = h.burn_half_life {
+        calls.push(Hyperparameter::BurnHalfLife(v));
+    }
+    if let Some(v) = h.immunity_period {
+        calls.push(Hyperparameter::ImmunityPeriod(v));
+    }
+    if let Some(v) = h.tempo {
+        calls.push(Hyperparameter::Tempo(v));
+    }
+    if let Some(v) = h.max_allowed_uids {
+        calls.push(Hyperparameter::MaxAllowedUids(v));
+    }
+    if let Some(v) = h.max_allowed_validators {
+        calls.push(Hyperparameter::MaxAllowedValidators(v));
+    }
+    Ok(calls)
+}
+
+async fn apply_child<K>(ctx: &Context, ns: &str, obj: &K) -> Result<()>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let name = obj.name_any();
+    let current = api
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::ListChildren {
+            kind: K::kind(&()).to_string(),
+            source,
+        })?;
+    if current.as_ref().and_then(|c| stamped(c.meta())) == stamped(obj.meta()) {
+        return Ok(());
+    }
+    ctx.metrics.wrote("Subnet", &K::kind(&()).to_lowercase());
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .map_err(|source| Error::ApplyChild {
+        kind: K::kind(&()).to_string(),
+        name,
+        source,
+    })?;
+    Ok(())
+}
+
+/// The owner keys of the localnet's subnet: created once in an owned Secret (the localnet and
+/// its keys go together), never taken over from someone else.
+async fn owner_keys(
+    ctx: &Context,
+    subnet: &Subnet,
+    ns: &str,
+    owner: &OwnerReference,
+) -> Result<std::result::Result<(Signer, Hotkey), String>> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let name = owner_secret_name(&subnet.name_any());
+    let secret = match api
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::FetchSecret {
+            name: name.clone(),
+            source,
+        })? {
+        Some(s) => s,
+        None => {
+            let fresh = || Hotkey::generate().map_err(|e| e.to_string());
+            let (cold, hot) = match (fresh(), fresh()) {
+                (Ok(c), Ok(h)) => (c, h),
+                (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+            };
+            let phrase =
+                |k: &Hotkey| ByteString(k.mnemonic().unwrap_or_default().as_bytes().to_vec());
+            let secret = Secret {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(ns.to_string()),
+                    labels: Some(BTreeMap::from([
+                        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+                        (labels::INSTANCE.to_string(), subnet.name_any()),
+                        (labels::COMPONENT.to_string(), build::COMPONENT.to_string()),
+                    ])),
+                    owner_references: Some(vec![owner.clone()]),
+                    ..Default::default()
+                },
+                data: Some(BTreeMap::from([
+                    (OWNER_COLDKEY_KEY.to_string(), phrase(&cold)),
+                    (OWNER_HOTKEY_KEY.to_string(), phrase(&hot)),
+                ])),
+                immutable: Some(true),
+                type_: Some("Opaque".to_string()),
+                ..Default::default()
+            };
+            ctx.metrics.wrote("Subnet", "secret");
+            match api.create(&PostParams::default(), &secret).await {
+                Ok(s) => s,
+                // Created concurrently: read it back.
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    api.get(&name).await.map_err(|source| Error::FetchSecret {
+                        name: name.clone(),
+                        source,
+                    })?
+                }
+                Err(source) => return Err(Error::ApplySecret { name, source }),
+            }
+        }
+    };
+    let ours = secret.owner_references().iter().any(|o| o.uid == owner.uid);
+    if !ours {
+        return Ok(Err(format!(
+            "Secret {name} exists and is not this Subnet's: the operator never takes it over; rename or delete it"
+        )));
+    }
+    let phrase = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .and_then(|b| std::str::from_utf8(&b.0).ok())
+            .map(Hotkey::from_mnemonic)
+    };
+    match (phrase(OWNER_COLDKEY_KEY), phrase(OWNER_HOTKEY_KEY)) {
+        (Some(Ok(c)), Some(Ok(h))) => Ok(Ok((Signer::owned(c), h))),
+        _ => Ok(Err(format!("Secret {name} does not hold the owner keys"))),
+    }
+}
+
+/// The coldkeys of the Miners and Validators in `ns` that reference `subnet`, as their status
+/// reports them.
+async fn fleet_coldkeys(ctx: &Context, ns: &str, subnet: &str) -> Result<Vec<String>> {
+    let mut out = vec![];
+    let lp = ListParams::default();
+    let miners: Api<DeserializeGuard<Miner>> = Api::namespaced(ctx.client.clone(), ns);
+    let validators: Api<DeserializeGuard<Validator>> = Api::namespaced(ctx.client.clone(), ns);
+    let list_err = |kind: &str| {
+        let kind = kind.to_string();
+        move |source| Error::ListChildren { kind, source }
+    };
+    for m in miners.list(&lp).await.map_err(list_err("Miner"))?.items {
+        if let Ok(m) = m.0
+            && m.spec.fleet.subnet_ref.name == subnet
+            && let Some(c) = m.status.and_then(|s| s.coldkey)
+        {
+            out.push(c);
+        }
+    }
+    for v in validators
+        .list(&lp)
+        .await
+        .map_err(list_err("Validator"))?
+        .items
+    {
+        if let Ok(v) = v.0
+            && v.spec.fleet.subnet_ref.name == subnet
+            && let Some(c) = v.status.and_then(|s| s.coldkey)
+        {
+            out.push(c);
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn report(
+    complete: bool,
+    reason: &'static str,
+    message: String,
+    requeue: Duration,
+) -> ScaffoldReport {
+    ScaffoldReport {
+        complete,
+        reason,
+        message,
+        requeue,
+    }
+}
+
+/// Runs the localnet of `subnet`: applies its StatefulSet and Service, then scaffolds the
+/// subnet step by step into `status` (a working copy of the Subnet's status).
+pub async fn reconcile(
+    ctx: &Context,
+    subnet: &Subnet,
+    spec: &LocalnetSpec,
+    status: &mut SubnetStatus,
+) -> Result<ScaffoldReport> {
+    let ns = subnet.namespace().ok_or(Error::MissingNamespace)?;
+    let name = subnet.name_any();
+    let Some(owner) = subnet.controller_owner_ref(&()) else {
+        return Err(Error::InvalidObject("Subnet without uid".into()));
+    };
+    let input = LocalnetInput {
+        subnet: &name,
+        namespace: &ns,
+        owner: owner.clone(),
+        spec,
+    };
+    apply_child(ctx, &ns, &build::statefulset(&input)).await?;
+    apply_child(ctx, &ns, &build::service(&input)).await?;
+
+    let slow = Duration::from_secs(5);
+    let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+    let ready = sts
+        .get_opt(&build::localnet_name(&name))
+        .await
+        .map_err(|source| Error::ListChildren {
+            kind: "StatefulSet".into(),
+            source,
+        })?
+        .and_then(|s| s.status)
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    if ready < 1 {
+        return Ok(report(
+            false,
+            "LocalnetStarting",
+            format!(
+                "the localnet pod of {} is not ready yet",
+                build::localnet_name(&name)
+            ),
+            Duration::from_secs(2),
+        ));
+    }
+    let Some(cache) = ctx.chain.as_ref() else {
+        return Ok(report(
+            false,
+            "ChainNotConnected",
+            "the operator runs without a chain client (--chain-backend none); it cannot scaffold"
+                .into(),
+            ctx.resync,
+        ));
+    };
+    let head = match cache.head() {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            return Ok(report(
+                false,
+                "LocalnetStarting",
+                "no block read from the localnet yet".into(),
+                Duration::from_secs(1),
+            ));
+        }
+        Err(e) => return Ok(report(false, "ChainUnreachable", e, slow)),
+    };
+    // A new genesis: the localnet restarted and its chain is new. Scaffold it again.
+    if status
+        .scaffold_genesis
+        .as_deref()
+        .is_some_and(|g| g != head.genesis_hash)
+    {
+        let old_netuid = status.netuid;
+        status.scaffold.clear();
+        if subnet.spec.netuid.is_none() {
+            status.netuid = None;
+        }
+        status.best_block = None;
+        status.scaffold_genesis = None;
+        ctx.publish(
+            subnet,
+            EventType::Warning,
+            "ChainReset",
+            format!(
+                "the localnet's genesis hash changed (its pod restarted): the chain is new; scaffolding it again (netuid was {old_netuid:?})"
+            ),
+        )
+        .await;
+    }
+    // Readiness means blocks advancing.
+    let advancing = status.best_block.is_some_and(|b| head.best > b) || !status.scaffold.is_empty();
+    if !advancing {
+        status.best_block = Some(head.best);
+        return Ok(report(
+            false,
+            "LocalnetStarting",
+            format!("waiting for blocks to advance past {}", head.best),
+            Duration::from_secs(1),
+        ));
+    }
+
+    status.scaffold_genesis = Some(head.genesis_hash.clone());
+    let keys = match owner_keys(ctx, subnet, &ns, &owner).await? {
+        Ok(k) => k,
+        Err(msg) => return Ok(report(false, "OwnerKeyConflict", msg, ctx.resync)),
+    };
+    let (owner_cold, owner_hot) = keys;
+    let alice = match Signer::dev("Alice") {
+        Ok(s) => s,
+        Err(e) => return Ok(report(false, "Failed", e.to_string(), ctx.resync)),
+    };
+    let chain = cache.chain.clone();
+    let fund_rao = tao_to_rao(&spec.fund_tao).unwrap_or(0);
+    let hyper = match hyperparameter_calls(spec) {
+        Ok(h) => h,
+        Err(e) => return Ok(report(false, "InvalidSpec", e, ctx.resync)),
+    };
+
+    for step in STEPS {
+        // Steps that check the chain run every time; the others once.
+        let level_triggered = matches!(
+            step,
+            "FundOwner" | "RegisterNetwork" | "StartCall" | "FundColdkeys"
+        );
+        if is_done(&status.scaffold, step) && !level_triggered {
+            continue;
+        }
+        let netuid = status.netuid;
+        let mut calls: Vec<(&Signer, LocalnetCall)> = vec![];
+        let mut done_message = None;
+        let planned: std::result::Result<(), ChainError> = async {
+            match step {
+                "AdminFreezeWindow" => {
+                    calls.push((&alice, LocalnetCall::SudoSetAdminFreezeWindow(0)))
+                }
+                "FundOwner" => {
+                    // Only until the owner has its subnet: registering it spends the lock.
+                    let owns = chain
+                        .subnet_owners()
+                        .await?
+                        .iter()
+                        .any(|(n, o)| *n > 0 && *o == Some(owner_cold.public()));
+                    if !owns {
+                        let need = NETWORK_LOCK_RAO + OWNER_MARGIN_RAO;
+                        let free = chain.account(owner_cold.public()).await?.free;
+                        if free < need {
+                            calls.push((
+                                &alice,
+                                LocalnetCall::Transfer {
+                                    dest: owner_cold.public(),
+                                    rao: need - free,
+                                },
+                            ));
+                        }
+                    }
+                }
+                "RegisterNetwork" => {
+                    let owned = chain
+                        .subnet_owners()
+                        .await?
+                        .into_iter()
+                        .find(|(n, o)| *n > 0 && *o == Some(owner_cold.public()))
+                        .map(|(n, _)| n);
+                    match owned {
+                        Some(n) => {
+                            if status.netuid != Some(n) {
+                                done_message =
+                                    Some(format!("netuid {n} (owned by {})", owner_cold.ss58()));
+                            }
+                            status.netuid = Some(n);
+                        }
+                        None => calls.push((
+                            &owner_cold,
+                            LocalnetCall::RegisterNetwork {
+                                hotkey: owner_hot.public(),
+                            },
+                        )),
+                    }
+                }
+                "StartCall" => {
+                    if let Some(n) = netuid {
+                        let started = chain.subnet(n).await?.is_some_and(|s| s.started);
+                        if !started {
+                            calls.push((&owner_cold, LocalnetCall::StartCall { netuid: n }));
+                        }
+                    }
+                }
+                "EnableEmission" => {
+                    if let Some(n) = netuid {
+                        calls.push((
+                            &alice,
+                            LocalnetCall::SudoSetHyperparameter {
+                                netuid: n,
+                                param: Hyperparameter::EmissionEnabled(true),
+                            },
+                        ));
+                    }
+                }
+                "Hyperparameters" => {
+                    if let Some(n) = netuid {
+                        for p in &hyper {
+                            calls.push((
+                                &alice,
+                                LocalnetCall::SudoSetHyperparameter {
+                                    netuid: n,
+                                    param: p.clone(),
+                                },
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    // FundColdkeys: top every fleet coldkey up to fundTao.
+                    let mut funded = 0;
+                    for ss58 in fleet_coldkeys(ctx, &ns, &name).await.unwrap_or_default() {
+                        let Ok(who) = crate::keys::ss58_decode(&ss58) else {
+                            continue;
+                        };
+                        let free = chain.account(who).await?.free;
+                        if free < fund_rao / 2 {
+                            calls.push((
+                                &alice,
+                                LocalnetCall::Transfer {
+                                    dest: who,
+                                    rao: fund_rao - free,
+                                },
+                            ));
+                        }
+                        funded += 1;
+                    }
+                    done_message = Some(format!(
+                        "{funded} coldkey(s) hold at least half of fundTao {}",
+                        spec.fund_tao
+                    ));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = planned {
+            return Ok(report(
+                false,
+                "ChainUnreachable",
+                format!("{step}: {e}"),
+                slow,
+            ));
+        }
+        if matches!(step, "StartCall" | "EnableEmission" | "Hyperparameters") && netuid.is_none() {
+            return Ok(report(
+                false,
+                "Scaffolding",
+                format!("{step}: no netuid yet"),
+                slow,
+            ));
+        }
+        let mut last_block = None;
+        for (signer, call) in calls {
+            let what = format!("{call:?}");
+            ctx.metrics.chain_call("localnet_call");
+            let r = chain.localnet_call(signer, call).await;
+            match &r {
+                Ok(o) => ctx.metrics.extrinsic(
+                    "localnet",
+                    &o.result
+                        .as_ref()
+                        .map(|_| "ok".to_string())
+                        .unwrap_or_else(|e| e.rsplit('.').next().unwrap_or(e).to_string()),
+                ),
+                Err(e) => {
+                    ctx.metrics.chain_error("localnet_call");
+                    ctx.metrics.extrinsic("localnet", &e.name());
+                }
+            }
+            match r {
+                Ok(o) => match o.result {
+                    Ok(created) => {
+                        last_block = Some(o.block);
+                        if let Some(n) = created {
+                            if let Some(want) = subnet.spec.netuid
+                                && want != n
+                            {
+                                let msg = format!(
+                                    "the chain created netuid {n}, but spec.netuid is {want}"
+                                );
+                                set_step(
+                                    &mut status.scaffold,
+                                    step,
+                                    "Failed",
+                                    None,
+                                    Some(msg.clone()),
+                                );
+                                return Ok(report(false, "ScaffoldFailed", msg, ctx.resync));
+                            }
+                            status.netuid = Some(n);
+                            done_message = Some(format!("created netuid {n}"));
+                            ctx.publish(
+                                subnet,
+                                EventType::Normal,
+                                "SubnetCreated",
+                                format!(
+                                    "registered netuid {n} on the localnet (owner {})",
+                                    owner_cold.ss58()
+                                ),
+                            )
+                            .await;
+                        }
+                    }
+                    Err(e) => {
+                        let msg = format!("{what}: {e}");
+                        let first = !status.scaffold.iter().any(|s| {
+                            s.name == step
+                                && s.state == "Failed"
+                                && s.message.as_deref() == Some(msg.as_str())
+                        });
+                        set_step(
+                            &mut status.scaffold,
+                            step,
+                            "Failed",
+                            None,
+                            Some(msg.clone()),
+                        );
+                        if first {
+                            ctx.publish(
+                                subnet,
+                                EventType::Warning,
+                                "ScaffoldFailed",
+                                format!("{step}: {msg}"),
+                            )
+                            .await;
+                        }
+                        return Ok(report(
+                            false,
+                            "ScaffoldFailed",
+                            format!("{step}: {msg}"),
+                            slow,
+                        ));
+                    }
+                },
+                Err(e) => {
+                    return Ok(report(
+                        false,
+                        "ChainUnreachable",
+                        format!("{step}: {e}"),
+                        slow,
+                    ));
+                }
+            }
+        }
+        let before = status.scaffold.iter().find(|s| s.name == step).cloned();
+        let block = last_block
+            .or_else(|| before.as_ref().and_then(|b| b.block))
+            .or(Some(head.best));
+        let message = done_message.or_else(|| {
+            before
+                .as_ref()
+                .and_then(|b| b.message.clone())
+                .filter(|_| before.as_ref().is_some_and(|b| b.state == "Done"))
+        });
+        set_step(&mut status.scaffold, step, "Done", block, message);
+        if before.as_ref().is_none_or(|b| b.state != "Done") {
+            tracing::info!(subnet = %name, step, "localnet scaffold step done");
+        }
+    }
+    Ok(report(
+        true,
+        "Scaffolded",
+        format!(
+            "subnet {} created, started and configured on the localnet",
+            status.netuid.map(|n| n.to_string()).unwrap_or_default()
+        ),
+        Duration::from_secs(3),
+    ))
+}
+
+/// Stakes `amount_rao` to each registered replica of a Validator on a localnet
+/// (`localnet.selfStakeTao`), signed by the fleet's coldkey, so validators can earn a permit.
+/// Reads the subnet fresh from the chain (not the cache) so a stake that just landed is never
+/// added twice. Returns a problem to report, if any.
+pub async fn self_stake<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    chain: &crate::chain::SharedChain,
+    netuid: u16,
+    signer: Option<&Signer>,
+    hotkeys: &[(u32, [u8; 32])],
+    amount_rao: u64,
+) -> Option<String> {
+    let signer = match signer {
+        Some(s) if s.kind == crate::keys::signer::SignerKind::Coldkey => s,
+        _ => {
+            return Some(
+                "localnet.selfStakeTao needs the coldkey as the registration signer (a Registration proxy cannot stake)".into(),
+            );
+        }
+    };
+    ctx.metrics.chain_call("subnet");
+    let snapshot = match chain.subnet(netuid).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return None,
+        Err(e) => return Some(format!("self-stake: {e}")),
+    };
+    for (index, hotkey) in hotkeys {
+        let Some(n) = snapshot.neuron(hotkey) else {
+            continue;
+        };
+        if n.stake >= amount_rao {
+            continue;
+        }
+        let rao = amount_rao - n.stake;
+        ctx.metrics.chain_call("localnet_call");
+        let r = chain
+            .localnet_call(
+                signer,
+                LocalnetCall::AddStake {
+                    hotkey: *hotkey,
+                    netuid,
+                    rao,
+                },
+            )
+            .await;
+        match r.map(|o| o.result) {
+            Ok(Ok(_)) => {
+                ctx.metrics.extrinsic("add_stake", "ok");
+                ctx.publish(
+                    obj,
+                    EventType::Normal,
+                    "SelfStaked",
+                    format!(
+                        "staked {} TAO to replica {index} on netuid {netuid} (localnet.selfStakeTao)",
+                        crate::crd::common::rao_to_tao(rao)
+                    ),
+                )
+                .await;
+            }
+            Ok(Err(e)) => {
+                ctx.metrics
+                    .extrinsic("add_stake", e.rsplit('.').next().unwrap_or(&e));
+                return Some(format!("self-stake of replica {index}: {e}"));
+            }
+            Err(e) => {
+                ctx.metrics.chain_error("localnet_call");
+                return Some(format!("self-stake of replica {index}: {e}"));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_kept_in_order_and_set_by_name() {
+        let mut steps = vec![];
+        set_step(&mut steps, "StartCall", "Done", Some(7), None);
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, STEPS.to_vec());
+        assert!(is_done(&steps, "StartCall"));
+        assert!(!is_done(&steps, "RegisterNetwork"));
+        set_step(&mut steps, "StartCall", "Failed", None, Some("x".into()));
+        assert!(!is_done(&steps, "StartCall"));
+        assert_eq!(
+            steps[3].block,
+            Some(7),
+            "a failure keeps the block of the last success"
+        );
+    }
+
+    #[test]
+    fn hyperparameters_turn_off_commit_reveal_and_rate_limits_unless_told() {
+        let spec: LocalnetSpec = serde_yaml::from_str("{}").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            hyperparameter_calls(&spec),
+            Ok(vec![
+                Hyperparameter::CommitReveal(false),
+                Hyperparameter::WeightsSetRateLimit(0),
+                Hyperparameter::ServingRateLimit(0),
+            ])
+        );
+        let spec: LocalnetSpec = serde_yaml::from_str(
+            "{hyperparameters: {commitReveal: true, minBurnTao: '0.0005', maxBurnTao: '10', tempo: 20, maxAllowedUids: 64}}",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let calls = hyperparameter_calls(&spec).unwrap_or_default();
+        assert_eq!(calls[0], Hyperparameter::CommitReveal(true));
+        assert!(calls.contains(&Hyperparameter::MinBurn(500_000)));
+        assert!(calls.contains(&Hyperparameter::MaxBurn(10_000_000_000)));
+        assert!(calls.contains(&Hyperparameter::Tempo(20)));
+        assert!(calls.contains(&Hyperparameter::MaxAllowedUids(64)));
+    }
+}
