@@ -163,6 +163,13 @@ pub fn assess(
             stale.join("; "),
             policy.max_stale_tempos
         );
+        if snapshot.commit_reveal {
+            // Committed weights count only once revealed (a later tempo; timelocked ones when
+            // the drand pulse lands): stale weights may just be pending a reveal.
+            message.push_str(
+                "; commit-reveal is on for this subnet: committed weights count only once revealed",
+            );
+        }
         if !limited.is_empty() {
             message.push_str(&format!(
                 "; restart limit ({} per {}) reached for replicas {limited:?}: only reporting",
@@ -172,7 +179,9 @@ pub fn assess(
         Verdict {
             type_: WEIGHTS_FRESH,
             status: false,
-            reason: if never {
+            reason: if snapshot.commit_reveal {
+                "CommitRevealPending"
+            } else if never {
                 "NeverSetWeights"
             } else {
                 "WeightsStale"
@@ -330,6 +339,19 @@ mod tests {
         let o = assess(&mut status(1, true, 0), &snapshot(50), &p, t(0));
         assert_eq!(o.fresh.reason, "NeverSetWeights");
         assert!(o.restart.is_empty(), "no restart policy, no restart");
+        // With commit-reveal on, stale weights may be waiting for their reveal: say so.
+        let mut cr = snapshot(36);
+        cr.commit_reveal = true;
+        let o = assess(&mut status(1, true, 5), &cr, &p, t(0));
+        assert_eq!(
+            (o.fresh.status, o.fresh.reason),
+            (false, "CommitRevealPending")
+        );
+        assert!(
+            o.fresh.message.contains("commit-reveal is on"),
+            "{}",
+            o.fresh.message
+        );
     }
 
     #[test]
