@@ -565,6 +565,13 @@ fn panels(dashboard: &serde_json::Value) -> Vec<&serde_json::Value> {
 fn alerts_name_only_exported_metrics_and_link_their_runbooks() -> Result<()> {
     let Some(helm) = helm() else { return Ok(()) };
     let known = documented();
+    let mut lint = vec!["lint", "--strict", CHART];
+    lint.extend_from_slice(WITH_EVERYTHING);
+    let out = run(Command::new(&helm).current_dir(repo_root()).args(&lint))?;
+    assert!(
+        out.contains("0 chart(s) failed") && !out.contains("[WARNING]") && !out.contains("[ERROR]"),
+        "{out}"
+    );
     let docs = template(&helm, "so", "ops", WITH_EVERYTHING)?;
     let rule = only(&docs, "PrometheusRule")?;
     assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
