@@ -34,8 +34,9 @@ demo:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	bash -n e2e/*.sh e2e/tools/*.sh charts/*.sh .ci/run
-	if command -v shellcheck >/dev/null; then shellcheck -x e2e/*.sh e2e/tools/*.sh charts/*.sh .ci/run; else echo "shellcheck not installed: skipped (CI installs it)"; fi
+	bash -n e2e/*.sh e2e/tools/*.sh e2e/kind/*.sh charts/*.sh .ci/run
+	if command -v shellcheck >/dev/null; then shellcheck -x e2e/*.sh e2e/tools/*.sh e2e/kind/*.sh charts/*.sh .ci/run; else echo "shellcheck not installed: skipped (CI installs it)"; fi
+	e2e/tools/hadolint.sh
 
 fmt:
 	$(CARGO) fmt --all

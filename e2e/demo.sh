@@ -9,6 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*" >&2; }
 
+# With a Docker engine and kind: the real path (kind, the operator image, the Helm chart, the
+# official subtensor localnet image). DEMO_LOCAL=1 forces the local path below.
+if [ -z "${DEMO_LOCAL:-}" ] && command -v kind >/dev/null && docker info >/dev/null 2>&1; then
+  log "Docker and kind found: running e2e/kind/run.sh (set DEMO_LOCAL=1 for the local control plane)"
+  exec e2e/kind/run.sh
+fi
+log "no Docker engine (or no kind): the local control plane, with a SIMULATED chain standing in for the localnet"
+
 log "building the operator"
 cargo build -p subnet-operator --bins
 
@@ -36,6 +44,10 @@ log "applying manifests/samples"
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n demo apply -f manifests/samples/
 
+log "applying manifests/samples/localnet (a localnet Subnet, 3 miners, a validator) in namespace localnet"
+kubectl create namespace localnet --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n localnet apply -f manifests/samples/localnet/
+
 log "waiting for the operator to report"
 for _ in $(seq 1 60); do
   n=$(kubectl -n demo get miners,validators -o jsonpath='{range .items[*]}{.status.readyReplicas}{"\n"}{end}' | grep -c '[1-9]' || true)
@@ -44,7 +56,18 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 
+for _ in $(seq 1 90); do
+  m=$(kubectl -n localnet get miner dev-miners -o jsonpath='{.status.registeredReplicas}')
+  v=$(kubectl -n localnet get validator dev-validator -o jsonpath='{.status.registeredReplicas}')
+  [ "${m:-0}" = 3 ] && [ "${v:-0}" = 1 ] && break
+  sleep 1
+done
+
 kubectl -n demo get subnets,miners,validators -o wide
+log "the localnet: scaffolded by the operator, miners and validator registered by it"
+kubectl -n localnet get subnets,miners,validators -o wide
+kubectl -n localnet get subnet dev -o jsonpath='{range .status.scaffold[*]}{.name}: {.state} at block {.block} {.message}{"\n"}{end}'
+
 log "the subnet as read from the simulated chain"
 kubectl -n demo get subnet sn18 -o jsonpath='price {.status.registrationPriceTao} TAO, uids {.status.uids}, block {.status.finalizedBlock}, endpoint: {.status.endpoint}{"\n"}'
 log "conditions"
@@ -64,7 +87,11 @@ KWOK nodes with its axon exposed, reads the subnet (price, UIDs, blocks) from a 
 (the in-memory model; no real network is involved), and serves metrics at
 http://127.0.0.1:18080/metrics. The samples register manually (registration.mode: Manual), so
 they wait for you; see README "Registration and the chain" for operator-paid registration.
-Not in this version: the client for real networks (finney, testnet, a localnet in kind).
+In namespace localnet the operator scaffolded a subnet (owner key, register_network, start_call,
+hyperparameters, funding) and registered 3 miners and a validator, which it staked; the
+localnet StatefulSet runs the real image's spec, but under KWOK no container runs, and the chain
+is the simulation. Not in this version: the client for real networks (finney, testnet, the real
+localnet in kind: e2e/kind/run.sh needs it).
 
 Explore:  eval "\$(e2e/cluster.sh env)"; kubectl -n demo describe miner h100-fleet
 Stop:     e2e/cluster.sh down
