@@ -133,6 +133,7 @@ async fn manifest_samples_are_admitted() -> Result<()> {
     let out = kubectl(&[
         "apply",
         "--dry-run=server",
+        "--recursive",
         "-n",
         &ns.name,
         "-f",
@@ -150,6 +151,16 @@ async fn manifest_samples_are_admitted() -> Result<()> {
         "validator.subnet-operator.io",
     ] {
         assert!(stdout.contains(kind), "no {kind} in:\n{stdout}");
+    }
+    // Every sample, including those in subfolders (localnet/, more/).
+    for name in [
+        "subnet.subnet-operator.io/dev",
+        "miner.subnet-operator.io/dev-miners",
+        "validator.subnet-operator.io/dev-validator",
+        "miner.subnet-operator.io/imported",
+        "miner.subnet-operator.io/proxied",
+    ] {
+        assert!(stdout.contains(name), "no {name} in:\n{stdout}");
     }
     Ok(())
 }
