@@ -359,30 +359,8 @@ impl MemoryChain {
     pub fn apply_localnet(&self, tx: &SignedLocalnetCall) -> Result<LocalnetOutcome> {
         let mut s = self.lock();
         let payload = localnet_payload(&tx.signer, tx.nonce, &tx.call);
-        let sig: [u8; 64] = hex::decode(&tx.signature)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| ChainError::Invalid("BadProof".into()))?;
-        if !verify(&tx.signer, &payload, &sig) {
-            return Err(ChainError::Invalid("BadProof: bad signature".into()));
-        }
-        let fee = s.fee;
-        let signer_key = key(&tx.signer);
-        let acct = s.accounts.get(&signer_key).copied().unwrap_or_default();
-        if tx.nonce != acct.nonce {
-            return Err(ChainError::Invalid(format!(
-                "nonce {} is not the account's next ({})",
-                tx.nonce, acct.nonce
-            )));
-        }
-        if acct.free < fee + EXISTENTIAL_DEPOSIT {
-            return Err(ChainError::Invalid("Payment: cannot pay the fee".into()));
-        }
-        {
-            let a = s.accounts.entry(signer_key).or_default();
-            a.nonce += 1;
-            a.free -= fee;
-        }
+        check_signature(&tx.signer, &payload, &tx.signature)?;
+        charge(&mut s, &tx.signer, tx.nonce)?;
         let result = dispatch_localnet(&mut s, tx.signer, &tx.call);
         produce_block(&mut s);
         let block = s.block;
@@ -405,33 +383,11 @@ impl MemoryChain {
         if payload_hash(&payload) != tx.hash {
             return Err(ChainError::Invalid("BadProof: hash does not match".into()));
         }
-        let sig: [u8; 64] = hex::decode(&tx.signature)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| ChainError::Invalid("BadProof".into()))?;
-        if !verify(&tx.signer, &payload, &sig) {
-            return Err(ChainError::Invalid("BadProof: bad signature".into()));
-        }
+        check_signature(&tx.signer, &payload, &tx.signature)?;
         if s.block > tx.era_end {
             return Err(ChainError::Invalid("Outdated: the era has ended".into()));
         }
-        let fee = s.fee;
-        let signer_key = key(&tx.signer);
-        let acct = s.accounts.get(&signer_key).copied().unwrap_or_default();
-        if tx.nonce < acct.nonce {
-            return Err(ChainError::Invalid("Stale: nonce already used".into()));
-        }
-        if tx.nonce > acct.nonce {
-            return Err(ChainError::Invalid("Future: nonce not yet valid".into()));
-        }
-        if acct.free < fee + EXISTENTIAL_DEPOSIT {
-            return Err(ChainError::Invalid("Payment: cannot pay the fee".into()));
-        }
-        {
-            let a = s.accounts.entry(signer_key).or_default();
-            a.nonce += 1;
-            a.free -= fee;
-        }
+        charge(&mut s, &tx.signer, tx.nonce)?;
         let payer = match tx.call.real {
             Some(real) => {
                 if !s.proxies.contains(&(real, tx.signer)) {
@@ -465,6 +421,39 @@ impl MemoryChain {
         s.txs.insert(tx.hash.clone(), outcome.clone());
         Ok(outcome)
     }
+}
+
+/// Checks an sr25519 signature (hex) over `payload` by `signer`: a bad one is `BadProof`.
+fn check_signature(signer: &AccountId, payload: &[u8], signature: &str) -> Result<()> {
+    let sig: [u8; 64] = hex::decode(signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ChainError::Invalid("BadProof".into()))?;
+    if !verify(signer, payload, &sig) {
+        return Err(ChainError::Invalid("BadProof: bad signature".into()));
+    }
+    Ok(())
+}
+
+/// Takes the transaction's nonce and fee from `signer`: the nonce must be the account's next
+/// (`Stale` below, `Future` above) and the fee payable above the existential deposit.
+fn charge(s: &mut State, signer: &AccountId, nonce: u64) -> Result<()> {
+    let fee = s.fee;
+    let signer_key = key(signer);
+    let acct = s.accounts.get(&signer_key).copied().unwrap_or_default();
+    if nonce < acct.nonce {
+        return Err(ChainError::Invalid("Stale: nonce already used".into()));
+    }
+    if nonce > acct.nonce {
+        return Err(ChainError::Invalid("Future: nonce not yet valid".into()));
+    }
+    if acct.free < fee + EXISTENTIAL_DEPOSIT {
+        return Err(ChainError::Invalid("Payment: cannot pay the fee".into()));
+    }
+    let a = s.accounts.entry(signer_key).or_default();
+    a.nonce += 1;
+    a.free -= fee;
+    Ok(())
 }
 
 /// The state at block 0 of `genesis`; `salt` tells resets apart (a new genesis hash).
