@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod memory;
 pub mod sim;
+pub mod subxt_client;
 
 use std::sync::Arc;
 

@@ -190,6 +190,17 @@ impl Hotkey {
         self.keypair.sign(ctx.bytes(message)).to_bytes()
     }
 
+    /// Signs `message` in the substrate signing context with a nonce derived from the key and
+    /// the message only (no system randomness), so the same message always gets the same
+    /// signature. The witness still mixes in the key's secret nonce and the whole transcript
+    /// (as deterministic Schnorr does), so this is as safe as the randomized form; it lets a
+    /// re-prepared extrinsic have the same bytes and hash as the first one.
+    pub fn sign_deterministic(&self, message: &[u8]) -> [u8; 64] {
+        let ctx = schnorrkel::signing_context(SIGNING_CONTEXT);
+        let t = schnorrkel::context::attach_rng(ctx.bytes(message), ZeroRng);
+        self.keypair.sign(t).to_bytes()
+    }
+
     /// The bittensor keyfile for this key (`hotkeys/<name>`; also the decrypted coldkey format).
     pub fn keyfile_json(&self) -> Zeroizing<String> {
         let public = format!("0x{}", hex::encode(self.public()));
@@ -278,6 +289,29 @@ fn seed_from_entropy(entropy: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeyError> {
     seed.copy_from_slice(&big[..32]);
     Ok(seed)
 }
+
+/// An "RNG" that yields zeros: schnorrkel hashes its output together with the secret nonce and
+/// the transcript, so the signing witness stays secret and message-bound (see
+/// [`Hotkey::sign_deterministic`]).
+struct ZeroRng;
+
+impl rand_core::RngCore for ZeroRng {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.fill(0);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        dest.fill(0);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for ZeroRng {}
 
 #[cfg(test)]
 mod tests {

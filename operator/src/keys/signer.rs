@@ -98,6 +98,13 @@ impl Signer {
         self.key.sign(message)
     }
 
+    /// Signs `message` deterministically (same message, same signature): see
+    /// [`Hotkey::sign_deterministic`]. Used for extrinsics, so that re-preparing a transaction
+    /// yields the same bytes and hash.
+    pub fn sign_deterministic(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign_deterministic(message)
+    }
+
     /// A `subxt-signer` key pair for signing extrinsics.
     pub fn keypair(&self) -> Result<subxt_signer::sr25519::Keypair, KeyError> {
         subxt_signer::sr25519::Keypair::from_secret_key(*self.key.seed())
