@@ -54,15 +54,22 @@ pub struct Config {
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
 
-    /// Which chain client to use: `none` (no chain: Subnets report `ChainNotConnected`) or `sim`
+    /// Which chain client to use: `none` (no chain: Subnets report `ChainNotConnected`), `sim`
     /// (the in-memory chain model behind `subnet-operator-simchain`; a SIMULATION, for tests and
-    /// demos).
+    /// demos) or `subxt` (a real subtensor node over WebSocket, endpoints from
+    /// `CHAIN_ENDPOINTS`).
     #[arg(long, env = "CHAIN_BACKEND", value_enum, default_value_t = ChainBackend::None)]
     pub chain_backend: ChainBackend,
 
     /// URL of the simulation server for `--chain-backend sim`.
     #[arg(long, env = "SIM_CHAIN_URL", default_value = "http://127.0.0.1:9955")]
     pub sim_chain_url: String,
+
+    /// Subtensor WebSocket endpoints for `--chain-backend subxt`, comma-separated and tried in
+    /// order with failover (e.g. `ws://subtensor-0:9944,ws://subtensor-1:9944`). One client
+    /// serves the whole operator.
+    #[arg(long, env = "CHAIN_ENDPOINTS", default_value = "ws://127.0.0.1:9944")]
+    pub chain_endpoints: String,
 
     /// Milliseconds between reads of the chain head.
     #[arg(long, env = "CHAIN_POLL_MS", default_value_t = 500)]
@@ -80,6 +87,8 @@ pub enum ChainBackend {
     None,
     /// The simulation server (in-memory model).
     Sim,
+    /// A real subtensor node (subxt, dynamic API).
+    Subxt,
 }
 
 /// Log output format.
@@ -136,5 +145,16 @@ mod tests {
         assert!(!c.leader_election);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.lease_namespace(), "ops");
+        let c = Config::try_parse_from([
+            "subnet-operator",
+            "--chain-backend=subxt",
+            "--chain-endpoints=ws://a:9944, ws://b:9944",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.chain_backend, ChainBackend::Subxt);
+        assert_eq!(
+            crate::chain::subxt_client::SubxtChain::parse_endpoints(&c.chain_endpoints),
+            vec!["ws://a:9944".to_string(), "ws://b:9944".to_string()]
+        );
     }
 }

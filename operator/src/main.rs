@@ -8,8 +8,10 @@ use clap::Parser;
 use futures::FutureExt;
 use kube::api::{Api, ListParams};
 use kube::{Client, CustomResourceExt};
+use subnet_operator::chain::SharedChain;
 use subnet_operator::chain::cache::ChainCache;
 use subnet_operator::chain::sim::SimChain;
+use subnet_operator::chain::subxt_client::SubxtChain;
 use subnet_operator::config::{ChainBackend, Config};
 use subnet_operator::controller::{self, Context};
 use subnet_operator::crd::{Miner, Subnet, Validator};
@@ -83,11 +85,24 @@ async fn run(config: Config) -> Result<(), Error> {
         &config.identity(),
         Duration::from_secs(config.resync_seconds.max(10)),
     );
-    if config.chain_backend == ChainBackend::Sim {
-        let chain =
-            SimChain::new(&config.sim_chain_url).map_err(|e| Error::Chain(e.to_string()))?;
-        tracing::warn!(url = %config.sim_chain_url, "using a SIMULATED chain (in-memory model): nothing is registered on a real network");
-        let cache = ChainCache::new(Arc::new(chain), metrics.clone());
+    let chain: Option<SharedChain> = match config.chain_backend {
+        ChainBackend::None => None,
+        ChainBackend::Sim => {
+            let chain =
+                SimChain::new(&config.sim_chain_url).map_err(|e| Error::Chain(e.to_string()))?;
+            tracing::warn!(url = %config.sim_chain_url, "using a SIMULATED chain (in-memory model): nothing is registered on a real network");
+            Some(Arc::new(chain))
+        }
+        ChainBackend::Subxt => {
+            let endpoints = SubxtChain::parse_endpoints(&config.chain_endpoints);
+            let chain =
+                SubxtChain::new(endpoints.clone()).map_err(|e| Error::Chain(e.to_string()))?;
+            tracing::info!(endpoints = ?endpoints, "using a real subtensor chain (subxt); the connected endpoint is logged on connect");
+            Some(Arc::new(chain))
+        }
+    };
+    if let Some(chain) = chain {
+        let cache = ChainCache::new(chain, metrics.clone());
         cache.spawn_follower(Duration::from_millis(config.chain_poll_ms.max(50)));
         ctx.chain = Some(cache);
     }
