@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all demo test unit e2e lint fmt generate build bins cluster-up cluster-down clean
+.PHONY: all demo test unit e2e lint fmt generate build bins bench cluster-up cluster-down clean
 
 all: build
 
@@ -27,6 +27,10 @@ unit:
 test:
 	e2e/run-tests.sh
 
+## Benchmark: a 1000-replica Miner vs kubectl apply --server-side (needs `e2e/cluster.sh up`).
+bench:
+	e2e/bench/fleet.sh $(or $(N),1000)
+
 ## The main job: see README "Quick start".
 demo:
 	e2e/demo.sh
@@ -34,8 +38,8 @@ demo:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	bash -n e2e/*.sh e2e/tools/*.sh e2e/kind/*.sh charts/*.sh .ci/run
-	if command -v shellcheck >/dev/null; then shellcheck -x e2e/*.sh e2e/tools/*.sh e2e/kind/*.sh charts/*.sh .ci/run; else echo "shellcheck not installed: skipped (CI installs it)"; fi
+	bash -n e2e/*.sh e2e/tools/*.sh e2e/kind/*.sh e2e/bench/*.sh charts/*.sh .ci/run
+	if command -v shellcheck >/dev/null; then shellcheck -x e2e/*.sh e2e/tools/*.sh e2e/kind/*.sh e2e/bench/*.sh charts/*.sh .ci/run; else echo "shellcheck not installed: skipped (CI installs it)"; fi
 	e2e/tools/hadolint.sh
 
 fmt:

@@ -90,8 +90,8 @@ they wait for you; see README "Registration and the chain" for operator-paid reg
 In namespace localnet the operator scaffolded a subnet (owner key, register_network, start_call,
 hyperparameters, funding) and registered 3 miners and a validator, which it staked; the
 localnet StatefulSet runs the real image's spec, but under KWOK no container runs, and the chain
-is the simulation. Not in this version: the client for real networks (finney, testnet, the real
-localnet in kind: e2e/kind/run.sh needs it).
+is the simulation. The client for real chains (--chain-backend subxt) is not exercised here: no
+subtensor node runs on this machine (e2e/kind/run.sh uses it with the real localnet image).
 
 Explore:  eval "\$(e2e/cluster.sh env)"; kubectl -n demo describe miner h100-fleet
 Stop:     e2e/cluster.sh down
