@@ -8,6 +8,7 @@
 //! prepared registration after a crash can never pay twice.
 
 pub mod cache;
+pub mod contract;
 pub mod memory;
 pub mod sim;
 pub mod subxt_client;

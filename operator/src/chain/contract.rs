@@ -1,0 +1,300 @@
+//! The contract every [`Chain`] implementation keeps, as one suite that runs unchanged against
+//! the in-memory model (a unit test, in CI) and against a real localnet through the subxt client
+//! (`SUBTENSOR_WS=ws://127.0.0.1:9944 cargo test -p subnet-operator contract -- --nocapture`).
+//!
+//! It needs a chain that starts like the official localnet (CHAIN.md §4): `//Alice` is sudo and
+//! rich. It makes its own subnet, so it can run on a localnet already in use.
+
+use super::{Chain, ChainError, Hyperparameter, LocalnetCall, RegisterCall};
+use crate::keys::Hotkey;
+use crate::keys::signer::Signer;
+
+/// What went wrong, with the step.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {message}")]
+pub struct ContractError {
+    /// The step that failed.
+    pub step: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+fn fail(step: &'static str, message: impl std::fmt::Display) -> ContractError {
+    ContractError {
+        step,
+        message: message.to_string(),
+    }
+}
+
+async fn call(
+    chain: &dyn Chain,
+    step: &'static str,
+    signer: &Signer,
+    call: LocalnetCall,
+) -> Result<Option<u16>, ContractError> {
+    let o = chain
+        .localnet_call(signer, call)
+        .await
+        .map_err(|e| fail(step, e))?;
+    o.result.map_err(|e| fail(step, e))
+}
+
+/// Runs the contract: a subnet scaffolded from scratch, a registration prepared, persisted-style
+/// (nonce, era, hash) and sent, found again by hash, sent again without paying twice, the price
+/// limit and the already-registered error, and the snapshot showing the neuron.
+pub async fn run(chain: &dyn Chain) -> Result<(), ContractError> {
+    let head = chain.head().await.map_err(|e| fail("head", e))?;
+    if head.best < head.finalized || !head.genesis_hash.starts_with("0x") {
+        return Err(fail("head", format!("{head:?}")));
+    }
+    let alice = Signer::dev("Alice").map_err(|e| fail("keys", e))?;
+    let owner = Signer::owned(Hotkey::generate().map_err(|e| fail("keys", e))?);
+    let owner_hot = Hotkey::generate().map_err(|e| fail("keys", e))?;
+    let cold = Signer::owned(Hotkey::generate().map_err(|e| fail("keys", e))?);
+    let hotkey = Hotkey::generate().map_err(|e| fail("keys", e))?.public();
+
+    call(
+        chain,
+        "freeze window",
+        &alice,
+        LocalnetCall::SudoSetAdminFreezeWindow(0),
+    )
+    .await?;
+    call(
+        chain,
+        "fund owner",
+        &alice,
+        LocalnetCall::Transfer {
+            dest: owner.public(),
+            rao: 1_100_000_000_000,
+        },
+    )
+    .await?;
+    let netuid = call(
+        chain,
+        "register_network",
+        &owner,
+        LocalnetCall::RegisterNetwork {
+            hotkey: owner_hot.public(),
+        },
+    )
+    .await?
+    .ok_or_else(|| fail("register_network", "no NetworkAdded netuid"))?;
+    let owners = chain.subnet_owners().await.map_err(|e| fail("owners", e))?;
+    if !owners.contains(&(netuid, Some(owner.public()))) {
+        return Err(fail(
+            "owners",
+            format!("netuid {netuid} not owned by the owner: {owners:?}"),
+        ));
+    }
+    call(
+        chain,
+        "start_call",
+        &owner,
+        LocalnetCall::StartCall { netuid },
+    )
+    .await?;
+    call(
+        chain,
+        "commit-reveal off",
+        &alice,
+        LocalnetCall::SudoSetHyperparameter {
+            netuid,
+            param: Hyperparameter::CommitReveal(false),
+        },
+    )
+    .await?;
+    call(
+        chain,
+        "fund coldkey",
+        &alice,
+        LocalnetCall::Transfer {
+            dest: cold.public(),
+            rao: 100_000_000_000,
+        },
+    )
+    .await?;
+
+    let snap = chain
+        .subnet(netuid)
+        .await
+        .map_err(|e| fail("snapshot", e))?
+        .ok_or_else(|| fail("snapshot", "the new subnet is missing"))?;
+    if !snap.started || snap.commit_reveal || snap.owner != Some(owner.public()) {
+        return Err(fail("snapshot", format!("{snap:?}")));
+    }
+
+    // A limit below the price is refused by the chain, and costs no burn.
+    let nonce = chain
+        .account(cold.public())
+        .await
+        .map_err(|e| fail("account", e))?
+        .nonce;
+    let low = chain
+        .prepare_register(
+            &cold,
+            RegisterCall {
+                netuid,
+                hotkey,
+                limit_rao: snap.burn.saturating_sub(1),
+                real: None,
+            },
+            nonce,
+            None,
+        )
+        .await
+        .map_err(|e| fail("prepare (low limit)", e))?;
+    let o = chain
+        .submit(&low)
+        .await
+        .map_err(|e| fail("submit (low limit)", e))?;
+    if o.result != Err("SubtensorModule.RegistrationPriceLimitExceeded".to_string()) {
+        return Err(fail("price limit", format!("{:?}", o.result)));
+    }
+
+    // The registration: prepared with a nonce and an era, then sent.
+    let before = chain
+        .account(cold.public())
+        .await
+        .map_err(|e| fail("account", e))?;
+    let tx = chain
+        .prepare_register(
+            &cold,
+            RegisterCall {
+                netuid,
+                hotkey,
+                limit_rao: 10_000_000_000,
+                real: None,
+            },
+            before.nonce,
+            None,
+        )
+        .await
+        .map_err(|e| fail("prepare", e))?;
+    let again = chain
+        .prepare_register(
+            &cold,
+            RegisterCall {
+                netuid,
+                hotkey,
+                limit_rao: 10_000_000_000,
+                real: None,
+            },
+            tx.nonce,
+            Some(tx.era_end),
+        )
+        .await
+        .map_err(|e| fail("prepare again", e))?;
+    if again.hash != tx.hash {
+        return Err(fail(
+            "prepare again",
+            "the same intent gave another transaction",
+        ));
+    }
+    let o = chain.submit(&tx).await.map_err(|e| fail("submit", e))?;
+    let (uid, paid) = o.result.clone().map_err(|e| fail("submit", e))?;
+    let after = chain
+        .account(cold.public())
+        .await
+        .map_err(|e| fail("account", e))?;
+    if after.free > before.free.saturating_sub(paid) || after.nonce != before.nonce + 1 {
+        return Err(fail(
+            "payment",
+            format!("{before:?} → {after:?}, paid {paid}"),
+        ));
+    }
+    // Found again by hash (what the controller does after a crash).
+    let found = chain
+        .find_tx(
+            &tx.hash,
+            tx.era_end.saturating_sub(super::memory::ERA_BLOCKS),
+            o.block,
+        )
+        .await
+        .map_err(|e| fail("find_tx", e))?
+        .ok_or_else(|| fail("find_tx", "the included registration was not found"))?;
+    if found.result != o.result {
+        return Err(fail(
+            "find_tx",
+            format!("{:?} vs {:?}", found.result, o.result),
+        ));
+    }
+    // Sent again: included at most once, never paid twice.
+    match chain.submit(&tx).await {
+        Ok(again) if again.hash == tx.hash => {}
+        Ok(other) => return Err(fail("resend", format!("another outcome: {other:?}"))),
+        Err(ChainError::Invalid(_)) => {}
+        Err(e) => return Err(fail("resend", e)),
+    }
+    let resent = chain
+        .account(cold.public())
+        .await
+        .map_err(|e| fail("account", e))?;
+    if resent.free != after.free || resent.nonce != after.nonce {
+        return Err(fail(
+            "resend",
+            format!("{after:?} → {resent:?}: paid twice"),
+        ));
+    }
+    // Registering the same hotkey again (a new nonce) is the chain's "already registered".
+    let dup = chain
+        .prepare_register(
+            &cold,
+            RegisterCall {
+                netuid,
+                hotkey,
+                limit_rao: 10_000_000_000,
+                real: None,
+            },
+            resent.nonce,
+            None,
+        )
+        .await
+        .map_err(|e| fail("prepare (duplicate)", e))?;
+    let o = chain
+        .submit(&dup)
+        .await
+        .map_err(|e| fail("submit (duplicate)", e))?;
+    if o.result != Err("SubtensorModule.HotKeyAlreadyRegisteredInSubNet".to_string()) {
+        return Err(fail("duplicate", format!("{:?}", o.result)));
+    }
+    let snap = chain
+        .subnet(netuid)
+        .await
+        .map_err(|e| fail("snapshot", e))?
+        .ok_or_else(|| fail("snapshot", "the subnet is gone"))?;
+    let neuron = snap
+        .neuron(&hotkey)
+        .ok_or_else(|| fail("snapshot", "the registered hotkey is not a neuron"))?;
+    if neuron.uid != uid || neuron.coldkey != cold.public() {
+        return Err(fail("snapshot", format!("{neuron:?}, uid {uid}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::memory::{Genesis, MemoryChain};
+
+    #[tokio::test]
+    async fn the_in_memory_chain_keeps_the_contract() {
+        let chain = MemoryChain::new(&Genesis::localnet()).unwrap_or_else(|e| panic!("{e}"));
+        run(&chain).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// The same suite against a real localnet: `SUBTENSOR_WS=ws://127.0.0.1:9944 cargo test -p
+    /// subnet-operator contract -- --nocapture`.
+    #[tokio::test]
+    async fn a_real_localnet_keeps_the_contract() {
+        let Ok(url) = std::env::var("SUBTENSOR_WS") else {
+            println!(
+                "skipped: set SUBTENSOR_WS=ws://host:9944 (a localnet) to run the contract against it"
+            );
+            return;
+        };
+        let chain = crate::chain::subxt_client::SubxtChain::new(vec![url])
+            .unwrap_or_else(|e| panic!("{e}"));
+        run(&chain).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
