@@ -39,6 +39,27 @@ async fn call(
     o.result.map_err(|e| fail(step, e))
 }
 
+/// Prepares `cold`'s registration of `hotkey` on `netuid` under `limit_rao`.
+async fn prepare(
+    chain: &dyn Chain,
+    step: &'static str,
+    cold: &Signer,
+    (netuid, hotkey, limit_rao): (u16, [u8; 32], u64),
+    nonce: u64,
+    era_end: Option<u64>,
+) -> Result<super::PreparedTx, ContractError> {
+    let call = RegisterCall {
+        netuid,
+        hotkey,
+        limit_rao,
+        real: None,
+    };
+    chain
+        .prepare_register(cold, call, nonce, era_end)
+        .await
+        .map_err(|e| fail(step, e))
+}
+
 /// Runs the contract: a subnet scaffolded from scratch, a registration prepared, persisted-style
 /// (nonce, era, hash) and sent, found again by hash, sent again without paying twice, the price
 /// limit and the already-registered error, and the snapshot showing the neuron.
@@ -130,20 +151,15 @@ pub async fn run(chain: &dyn Chain) -> Result<(), ContractError> {
         .await
         .map_err(|e| fail("account", e))?
         .nonce;
-    let low = chain
-        .prepare_register(
-            &cold,
-            RegisterCall {
-                netuid,
-                hotkey,
-                limit_rao: snap.burn.saturating_sub(1),
-                real: None,
-            },
-            nonce,
-            None,
-        )
-        .await
-        .map_err(|e| fail("prepare (low limit)", e))?;
+    let low = prepare(
+        chain,
+        "prepare (low limit)",
+        &cold,
+        (netuid, hotkey, snap.burn.saturating_sub(1)),
+        nonce,
+        None,
+    )
+    .await?;
     let o = chain
         .submit(&low)
         .await
@@ -157,34 +173,24 @@ pub async fn run(chain: &dyn Chain) -> Result<(), ContractError> {
         .account(cold.public())
         .await
         .map_err(|e| fail("account", e))?;
-    let tx = chain
-        .prepare_register(
-            &cold,
-            RegisterCall {
-                netuid,
-                hotkey,
-                limit_rao: 10_000_000_000,
-                real: None,
-            },
-            before.nonce,
-            None,
-        )
-        .await
-        .map_err(|e| fail("prepare", e))?;
-    let again = chain
-        .prepare_register(
-            &cold,
-            RegisterCall {
-                netuid,
-                hotkey,
-                limit_rao: 10_000_000_000,
-                real: None,
-            },
-            tx.nonce,
-            Some(tx.era_end),
-        )
-        .await
-        .map_err(|e| fail("prepare again", e))?;
+    let tx = prepare(
+        chain,
+        "prepare",
+        &cold,
+        (netuid, hotkey, 10_000_000_000),
+        before.nonce,
+        None,
+    )
+    .await?;
+    let again = prepare(
+        chain,
+        "prepare again",
+        &cold,
+        (netuid, hotkey, 10_000_000_000),
+        tx.nonce,
+        Some(tx.era_end),
+    )
+    .await?;
     if again.hash != tx.hash {
         return Err(fail(
             "prepare again",
@@ -237,20 +243,15 @@ pub async fn run(chain: &dyn Chain) -> Result<(), ContractError> {
         ));
     }
     // Registering the same hotkey again (a new nonce) is the chain's "already registered".
-    let dup = chain
-        .prepare_register(
-            &cold,
-            RegisterCall {
-                netuid,
-                hotkey,
-                limit_rao: 10_000_000_000,
-                real: None,
-            },
-            resent.nonce,
-            None,
-        )
-        .await
-        .map_err(|e| fail("prepare (duplicate)", e))?;
+    let dup = prepare(
+        chain,
+        "prepare (duplicate)",
+        &cold,
+        (netuid, hotkey, 10_000_000_000),
+        resent.nonce,
+        None,
+    )
+    .await?;
     let o = chain
         .submit(&dup)
         .await
