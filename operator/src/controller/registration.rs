@@ -77,6 +77,60 @@ pub fn window_spend(spend: Option<&SpendStatus>, window_secs: u64, now: Timestam
 }
 
 /// Writes what the chain says of each replica into `status` (pure).
+/// What a registration's transaction fee may cost at most, in rao (0.01 TAO): kept free on
+/// whoever signs, on top of the burn when the coldkey signs itself.
+pub const FEE_RESERVE_RAO: u64 = 10_000_000;
+
+/// Why the accounts cannot afford a registration at `burn`, if they cannot: the coldkey pays the
+/// burn (keeping the existential deposit); whoever signs pays the fee — the coldkey itself, or
+/// the proxy (`proxy`: its address and free balance).
+pub fn balance_shortfall(
+    burn: u64,
+    coldkey_free: u64,
+    proxy: Option<(String, u64)>,
+) -> Option<String> {
+    let fee = FEE_RESERVE_RAO;
+    let needs = burn
+        .saturating_add(crate::chain::memory::EXISTENTIAL_DEPOSIT)
+        .saturating_add(if proxy.is_none() { fee } else { 0 });
+    if coldkey_free < needs {
+        return Some(format!(
+            "the coldkey has {} TAO; a registration needs {} (burn, fee and existential deposit)",
+            rao_to_tao(coldkey_free),
+            rao_to_tao(needs)
+        ));
+    }
+    match proxy {
+        Some((ss58, free)) if free < fee => Some(format!(
+            "the proxy {ss58} has {} TAO; it pays the transaction fee (keep at least {} TAO on it)",
+            rao_to_tao(free),
+            rao_to_tao(fee)
+        )),
+        _ => None,
+    }
+}
+
+/// Blocks to wait before trying a registration again after it failed with `error`: one block
+/// for what clears at once, a tempo for a full subnet (UIDs leave immunity), longer for what
+/// only a person can fix — every attempt costs a fee.
+pub fn retry_delay_blocks(error: &str, tempo: u16) -> u64 {
+    let tempo = u64::from(tempo.max(1));
+    match error.rsplit('.').next().unwrap_or(error) {
+        "RegistrationPriceLimitExceeded" | "TooManyRegistrationsThisBlock" => 1,
+        "TooManyRegistrationsThisInterval" | "NoNeuronIdAvailable" => tempo,
+        "NotEnoughBalanceToStake"
+        | "InsufficientBalance"
+        | "SubNetRegistrationDisabled"
+        | "SubtokenDisabled" => 50,
+        "NonAssociatedColdKey"
+        | "NotProxy"
+        | "Unproxyable"
+        | "RegistrationNotPermittedOnRootSubnet"
+        | "SubnetNotExists" => 600,
+        _ => 10,
+    }
+}
+
 /// Forgets everything a status knows of a chain that is gone (a new genesis): registrations,
 /// UIDs, chain-side figures, intents in flight and deregistrations. Returns how many replicas
 /// were registered.
@@ -310,7 +364,15 @@ pub async fn reconcile<K: FleetKind>(
         };
         match outcome {
             Ok(Some(o)) => {
-                record_outcome(status, &mut spend, i, &o.result, o.block, &o.hash);
+                record_outcome(
+                    status,
+                    &mut spend,
+                    i,
+                    &o.result,
+                    o.block,
+                    &o.hash,
+                    snapshot.tempo,
+                );
             }
             Ok(None) if snapshot.block > intent.era_end_block => {
                 // Expired without inclusion: nothing was paid.
@@ -319,12 +381,18 @@ pub async fn reconcile<K: FleetKind>(
                 }
             }
             Ok(None) => {
-                // Not included. If its nonce has been used by another transaction, it never
-                // will be: drop it (nothing was paid).
-                let used = match &signer {
-                    Some(s) => cache
+                // Not included. If its signer's nonce has been used by another transaction, it
+                // never will be: drop it (nothing was paid). The signer is the one recorded in
+                // the intent, even if the fleet's signer has changed since.
+                let intent_signer = intent
+                    .signer
+                    .as_deref()
+                    .and_then(|ss58| crate::keys::ss58_decode(ss58).ok())
+                    .or_else(|| signer.as_ref().map(|s| s.public()));
+                let used = match intent_signer {
+                    Some(who) => cache
                         .chain
-                        .account(s.public())
+                        .account(who)
                         .await
                         .is_ok_and(|a| a.nonce > intent.nonce),
                     None => false,
@@ -336,8 +404,12 @@ pub async fn reconcile<K: FleetKind>(
                     continue;
                 }
                 // Possibly still in a pool: send it again with the same nonce. One nonce is
-                // included at most once, so this can never pay twice.
-                if let Some(s) = &signer {
+                // included at most once, so this can never pay twice. Only its own signer can
+                // send it again; with another signer now, wait for its era to end.
+                if let Some(s) = signer
+                    .as_ref()
+                    .filter(|s| intent.signer.as_deref().is_none_or(|i| i == s.ss58()))
+                {
                     // The replica may have been scaled away: its hotkey is in its status entry.
                     let hk = intent_hotkey.as_ref().map(|ss58| HotkeyRef {
                         ss58: ss58.clone(),
@@ -352,7 +424,15 @@ pub async fn reconcile<K: FleetKind>(
                         if let Ok(tx) = tx {
                             let sent = send(ctx, cache, &tx).await;
                             if let Ok(o) = sent {
-                                record_outcome(status, &mut spend, i, &o.result, o.block, &o.hash);
+                                record_outcome(
+                                    status,
+                                    &mut spend,
+                                    i,
+                                    &o.result,
+                                    o.block,
+                                    &o.hash,
+                                    snapshot.tempo,
+                                );
                             }
                         }
                     }
@@ -376,8 +456,25 @@ pub async fn reconcile<K: FleetKind>(
             spec.registration.re_register == ReRegister::Always
                 || !status.deregistered.contains(&r.index)
         })
+        .filter(|r| r.retry_at_block.is_none_or(|b| snapshot.block >= b))
         .map(|r| r.index)
         .collect();
+    // Replicas waiting after a failure: say why, and until when.
+    if let Some(r) = status
+        .replica_statuses
+        .iter()
+        .find(|r| !r.registered && r.retry_at_block.is_some_and(|b| snapshot.block < b))
+    {
+        obs.waiting = Some((
+            "RegistrationFailed".into(),
+            format!(
+                "replica {}: {}; next attempt at block {}",
+                r.index,
+                r.message.as_deref().unwrap_or("registration failed"),
+                r.retry_at_block.unwrap_or_default()
+            ),
+        ));
+    }
 
     if spec.registration.mode == RegistrationMode::Manual {
         if !want_register.is_empty() {
@@ -497,15 +594,9 @@ pub async fn reconcile<K: FleetKind>(
                 obs.waiting = Some(("ChainUnreachable".into(), "cannot read balances".into()));
                 break;
             };
-            if payer.free < burn.saturating_add(crate::chain::memory::EXISTENTIAL_DEPOSIT) {
-                obs.waiting = Some((
-                    "InsufficientBalance".into(),
-                    format!(
-                        "the coldkey has {} TAO; a registration needs {}",
-                        rao_to_tao(payer.free),
-                        rao_to_tao(burn)
-                    ),
-                ));
+            let proxy = (signer.public() != coldkey).then(|| (signer.ss58(), signer_acct.free));
+            if let Some(message) = balance_shortfall(burn, payer.free, proxy) {
+                obs.waiting = Some(("InsufficientBalance".into(), message));
                 obs.requeue = Some(Duration::from_secs(60));
                 break;
             }
@@ -529,6 +620,7 @@ pub async fn reconcile<K: FleetKind>(
                     tx_hash: tx.hash.clone(),
                     limit_rao: chain_limit,
                     submitted_at_block: snapshot.block,
+                    signer: Some(signer.ss58()),
                 });
             }
             status.spend = Some(spend.clone());
@@ -536,7 +628,15 @@ pub async fn reconcile<K: FleetKind>(
             obs.wrote_status = true;
             match send(ctx, cache, &tx).await {
                 Ok(o) => {
-                    let paid = record_outcome(status, &mut spend, i, &o.result, o.block, &o.hash);
+                    let paid = record_outcome(
+                        status,
+                        &mut spend,
+                        i,
+                        &o.result,
+                        o.block,
+                        &o.hash,
+                        snapshot.tempo,
+                    );
                     if let Some(p) = paid {
                         burn = ((p as f64) * 1.26).round().min(snapshot.max_burn as f64) as u64;
                         ctx.publish(
@@ -629,9 +729,16 @@ fn record_outcome(
     result: &std::result::Result<(u16, u64), String>,
     block: u64,
     hash: &str,
+    tempo: u16,
 ) -> Option<u64> {
     let r = status.replica_statuses.iter_mut().find(|r| r.index == i)?;
     r.pending_registration = None;
+    r.retry_at_block = match result {
+        Err(e) if !e.ends_with("HotKeyAlreadyRegisteredInSubNet") => {
+            Some(block.saturating_add(retry_delay_blocks(e, tempo)))
+        }
+        _ => None,
+    };
     match result {
         Ok((uid, paid)) => {
             r.registered = true;
@@ -754,6 +861,7 @@ mod tests {
                         tx_hash: "0xab".into(),
                         limit_rao: 1,
                         submitted_at_block: 920,
+                        signer: None,
                     }),
                     ..Default::default()
                 },
@@ -777,6 +885,60 @@ mod tests {
         );
         assert!(status.replica_statuses[1].pending_registration.is_none());
         assert!(status.deregistered.is_empty());
+    }
+
+    #[test]
+    fn balance_checks_count_the_fee_on_whoever_signs() {
+        let burn = 1_000_000_000;
+        let ed = crate::chain::memory::EXISTENTIAL_DEPOSIT;
+        // The coldkey signs: burn + fee + existential deposit.
+        assert!(balance_shortfall(burn, burn + ed + FEE_RESERVE_RAO, None).is_none());
+        let m = balance_shortfall(burn, burn + ed, None).unwrap_or_default();
+        assert!(m.contains("the coldkey has"), "{m}");
+        // A proxy signs: the coldkey needs only burn + deposit; the proxy needs the fee.
+        assert!(
+            balance_shortfall(burn, burn + ed, Some(("5Proxy".into(), FEE_RESERVE_RAO))).is_none()
+        );
+        let m = balance_shortfall(burn, burn + ed, Some(("5Proxy".into(), 0))).unwrap_or_default();
+        assert!(m.contains("the proxy 5Proxy has 0"), "{m}");
+    }
+
+    #[test]
+    fn failures_back_off_by_how_likely_they_clear() {
+        assert_eq!(
+            retry_delay_blocks("SubtensorModule.RegistrationPriceLimitExceeded", 360),
+            1
+        );
+        assert_eq!(
+            retry_delay_blocks("SubtensorModule.NoNeuronIdAvailable", 360),
+            360
+        );
+        assert_eq!(
+            retry_delay_blocks("SubtensorModule.NonAssociatedColdKey", 10),
+            600
+        );
+        assert_eq!(retry_delay_blocks("Proxy.NotProxy", 10), 600);
+        assert_eq!(retry_delay_blocks("Something.New", 10), 10);
+        let mut status = FleetStatus {
+            replica_statuses: vec![crate::crd::fleet::ReplicaStatus {
+                index: 0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut spend = SpendStatus::default();
+        let e = Err("SubtensorModule.NonAssociatedColdKey".to_string());
+        assert_eq!(
+            record_outcome(&mut status, &mut spend, 0, &e, 100, "0x1", 10),
+            None
+        );
+        assert_eq!(status.replica_statuses[0].retry_at_block, Some(700));
+        let ok = Ok((3, 5));
+        assert_eq!(
+            record_outcome(&mut status, &mut spend, 0, &ok, 800, "0x2", 10),
+            Some(5)
+        );
+        assert_eq!(status.replica_statuses[0].retry_at_block, None);
     }
 
     #[test]

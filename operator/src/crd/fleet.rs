@@ -680,6 +680,11 @@ pub struct ReplicaStatus {
     /// crash the chain is read before anything is sent again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_registration: Option<RegistrationIntent>,
+    /// After a failed registration: the block before which it is not tried again. Failures that
+    /// cannot clear by themselves (a hotkey owned by another coldkey, a missing proxy) wait
+    /// longest, since every attempt costs a fee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_block: Option<u64>,
     /// Validators: whether the hotkey holds a validator permit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator_permit: Option<bool>,
@@ -742,6 +747,10 @@ pub struct RegistrationIntent {
     pub limit_rao: u64,
     /// Block at which it was sent.
     pub submitted_at_block: u64,
+    /// SS58 address of the account that signed it (its nonce is the one used). A resend happens
+    /// only with the same signer; a different one waits for the chain to settle this intent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// Schema for embedded Kubernetes objects (probes, affinity, security contexts): the apiserver
