@@ -197,6 +197,30 @@ async fn localnet_samples_scaffold_once_register_and_survive_a_chain_reset() -> 
     assert_eq!(snap.get("commit_reveal"), Some(&serde_json::json!(false)));
     assert_eq!(snap.get("max_uids"), Some(&serde_json::json!(64)));
 
+    // The scaffold's record lost (as after a crash between `register_network` and the status
+    // write): it runs again and adopts the subnet its owner key has, without a second one.
+    subnets
+        .patch_status(
+            "dev",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"status": {"scaffold": null, "netuid": null}}),
+            ),
+        )
+        .await?;
+    wait_until(Duration::from_secs(60), || async {
+        let s = subnets.get("dev").await?.status.unwrap_or_default();
+        Ok(s.netuid == Some(netuid) && scaffolded(&subnets).await?)
+    })
+    .await
+    .context("scaffold record rebuilt")?;
+    let names = call_names(&chain).await?;
+    assert_eq!(
+        count(&names, "registerNetwork"),
+        1,
+        "adopted, not registered again: {names:?}"
+    );
+
     // A chain reset: the localnet pod is deleted, and its chain starts again from genesis.
     let old_genesis = status.genesis_hash.clone();
     pods.delete("dev-localnet-0", &DeleteParams::default())

@@ -610,21 +610,8 @@ fn dispatch_localnet(
             let mut snap = new_subnet_snapshot(netuid, s.new_subnet_tempo, block);
             snap.owner = Some(signer);
             // The owner's hotkey takes UID 0.
-            snap.neurons.push(Neuron {
-                uid: 0,
-                hotkey: *hotkey,
-                coldkey: signer,
-                registered_at: block,
-                incentive: 0.0,
-                emission: 0,
-                trust: 0.0,
-                stake: 0,
-                validator_permit: false,
-                validator_trust: 0.0,
-                dividends: 0.0,
-                last_update: block,
-                axon: None,
-            });
+            snap.neurons
+                .push(Neuron::registered(0, *hotkey, signer, block));
             let mut state = SubnetState::new(snap);
             // New subnets start without emission (`SubnetEmissionEnabled=false`).
             state.emission_enabled = false;
@@ -820,21 +807,8 @@ fn dispatch_register(
     };
     let snap = &mut sub.snapshot;
     snap.neurons.retain(|n| n.uid != uid);
-    snap.neurons.push(Neuron {
-        uid,
-        hotkey,
-        coldkey: payer,
-        registered_at: block,
-        incentive: 0.0,
-        emission: 0,
-        trust: 0.0,
-        stake: 0,
-        validator_permit: false,
-        validator_trust: 0.0,
-        dividends: 0.0,
-        last_update: block,
-        axon: None,
-    });
+    snap.neurons
+        .push(Neuron::registered(uid, hotkey, payer, block));
     snap.neurons.sort_by_key(|n| n.uid);
     snap.burn = ((burn as f64) * 1.26)
         .round()

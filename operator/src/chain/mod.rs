@@ -141,7 +141,49 @@ pub struct SubnetSnapshot {
     pub neurons: Vec<Neuron>,
 }
 
+impl Neuron {
+    /// A neuron just registered at `block`: nothing earned, no stake, no permit, no axon.
+    pub fn registered(uid: u16, hotkey: AccountId, coldkey: AccountId, block: u64) -> Self {
+        Self {
+            uid,
+            hotkey,
+            coldkey,
+            registered_at: block,
+            incentive: 0.0,
+            emission: 0,
+            trust: 0.0,
+            stake: 0,
+            validator_permit: false,
+            validator_trust: 0.0,
+            dividends: 0.0,
+            last_update: block,
+            axon: None,
+        }
+    }
+}
+
 impl SubnetSnapshot {
+    /// An empty, started subnet for tests: tempo 10, immunity 100, 256 UIDs, no neurons.
+    #[cfg(test)]
+    pub fn for_tests(block: u64) -> Self {
+        Self {
+            netuid: 1,
+            block,
+            burn: 0,
+            min_burn: 0,
+            max_burn: 0,
+            burn_half_life: 360,
+            tempo: 10,
+            max_uids: 256,
+            immunity_period: 100,
+            registration_allowed: true,
+            started: true,
+            owner: None,
+            commit_reveal: false,
+            neurons: vec![],
+        }
+    }
+
     /// The neuron of `hotkey`, if registered.
     pub fn neuron(&self, hotkey: &AccountId) -> Option<&Neuron> {
         self.neurons.iter().find(|n| &n.hotkey == hotkey)

@@ -1734,37 +1734,4 @@ mod tests {
             matches!(c.head().await, Err(ChainError::Unreachable(m)) if m.contains("retrying"))
         );
     }
-
-    /// Contract test against a real node: `SUBTENSOR_WS=ws://127.0.0.1:9944 cargo test -p
-    /// subnet-operator subxt_contract -- --nocapture` (optionally `SUBTENSOR_NETUID`).
-    #[tokio::test]
-    async fn subxt_contract() {
-        let Ok(url) = std::env::var("SUBTENSOR_WS") else {
-            println!("skipped: set SUBTENSOR_WS=ws://host:9944 to run the subxt contract test");
-            return;
-        };
-        let netuid: u16 = std::env::var("SUBTENSOR_NETUID")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
-        let c = SubxtChain::new(vec![url]).unwrap_or_else(|e| panic!("{e}"));
-        let head = c.head().await.unwrap_or_else(|e| panic!("{e}"));
-        println!("head: {head:?}");
-        assert!(head.genesis_hash.starts_with("0x") && head.genesis_hash.len() == 66);
-        assert!(head.best >= head.finalized);
-        let owners = c.subnet_owners().await.unwrap_or_else(|e| panic!("{e}"));
-        println!("subnets: {}", owners.len());
-        let snap = c.subnet(netuid).await.unwrap_or_else(|e| panic!("{e}"));
-        println!("subnet {netuid}: {snap:?}");
-        if let Some(s) = snap {
-            assert_eq!(s.netuid, netuid);
-            assert!(s.max_uids > 0);
-        }
-        let alice = Signer::dev("Alice").unwrap_or_else(|e| panic!("{e}"));
-        let acct = c
-            .account(alice.public())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        println!("//Alice: {acct:?}");
-    }
 }

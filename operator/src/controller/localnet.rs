@@ -142,7 +142,9 @@ pub fn hyperparameter_calls(spec: &LocalnetSpec) -> Result<Vec<Hyperparameter>, 
     Ok(calls)
 }
 
-async fn apply_child<K>(ctx: &Context, ns: &str, obj: &K) -> Result<()>
+/// Applies `obj` unless the object in the cluster carries the same stamp; returns the object as
+/// it is now (so its status can be read without another GET).
+async fn apply_child<K>(ctx: &Context, ns: &str, obj: &K) -> Result<Option<K>>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -159,8 +161,9 @@ where
             kind: K::kind(&()).to_string(),
             source,
         })?;
-    if current.as_ref().and_then(|c| stamped(c.meta())) == stamped(obj.meta()) {
-        return Ok(());
+    if current.is_some() && current.as_ref().and_then(|c| stamped(c.meta())) == stamped(obj.meta())
+    {
+        return Ok(current);
     }
     ctx.metrics.wrote("Subnet", &K::kind(&()).to_lowercase());
     api.patch(
@@ -169,12 +172,12 @@ where
         &Patch::Apply(obj),
     )
     .await
+    .map(Some)
     .map_err(|source| Error::ApplyChild {
         kind: K::kind(&()).to_string(),
         name,
         source,
-    })?;
-    Ok(())
+    })
 }
 
 /// The owner keys of the localnet's subnet: created once in an owned Secret (the localnet and
@@ -327,18 +330,11 @@ pub async fn reconcile(
         owner: owner.clone(),
         spec,
     };
-    apply_child(ctx, &ns, &build::statefulset(&input)).await?;
+    let sts: Option<StatefulSet> = apply_child(ctx, &ns, &build::statefulset(&input)).await?;
     apply_child(ctx, &ns, &build::service(&input)).await?;
 
     let slow = Duration::from_secs(5);
-    let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
     let ready = sts
-        .get_opt(&build::localnet_name(&name))
-        .await
-        .map_err(|source| Error::ListChildren {
-            kind: "StatefulSet".into(),
-            source,
-        })?
         .and_then(|s| s.status)
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0);
@@ -426,13 +422,30 @@ pub async fn reconcile(
         Err(e) => return Ok(report(false, "InvalidSpec", e, ctx.resync)),
     };
 
+    // The subnet the owner key already has, if any (read once, until the scaffold has one):
+    // a crash between `register_network` and the status write never makes a second subnet.
+    let owned: Option<u16> = if is_done(&status.scaffold, "RegisterNetwork") {
+        None
+    } else {
+        match chain.subnet_owners().await {
+            Ok(owners) => owners
+                .into_iter()
+                .find(|(n, o)| *n > 0 && *o == Some(owner_cold.public()))
+                .map(|(n, _)| n),
+            Err(e) => {
+                return Ok(report(
+                    false,
+                    "ChainUnreachable",
+                    format!("RegisterNetwork: {e}"),
+                    slow,
+                ));
+            }
+        }
+    };
     for step in STEPS {
-        // Steps that check the chain run every time; the others once.
-        let level_triggered = matches!(
-            step,
-            "FundOwner" | "RegisterNetwork" | "StartCall" | "FundColdkeys"
-        );
-        if is_done(&status.scaffold, step) && !level_triggered {
+        // Each step runs until it is done, once per chain (a new genesis clears them all);
+        // funding coldkeys runs every time, since fleets come and go.
+        if is_done(&status.scaffold, step) && step != "FundColdkeys" {
             continue;
         }
         let netuid = status.netuid;
@@ -445,12 +458,7 @@ pub async fn reconcile(
                 }
                 "FundOwner" => {
                     // Only until the owner has its subnet: registering it spends the lock.
-                    let owns = chain
-                        .subnet_owners()
-                        .await?
-                        .iter()
-                        .any(|(n, o)| *n > 0 && *o == Some(owner_cold.public()));
-                    if !owns {
+                    if owned.is_none() {
                         let need = NETWORK_LOCK_RAO + OWNER_MARGIN_RAO;
                         let free = chain.account(owner_cold.public()).await?.free;
                         if free < need {
@@ -464,29 +472,21 @@ pub async fn reconcile(
                         }
                     }
                 }
-                "RegisterNetwork" => {
-                    let owned = chain
-                        .subnet_owners()
-                        .await?
-                        .into_iter()
-                        .find(|(n, o)| *n > 0 && *o == Some(owner_cold.public()))
-                        .map(|(n, _)| n);
-                    match owned {
-                        Some(n) => {
-                            if status.netuid != Some(n) {
-                                done_message =
-                                    Some(format!("netuid {n} (owned by {})", owner_cold.ss58()));
-                            }
-                            status.netuid = Some(n);
+                "RegisterNetwork" => match owned {
+                    Some(n) => {
+                        if status.netuid != Some(n) {
+                            done_message =
+                                Some(format!("netuid {n} (owned by {})", owner_cold.ss58()));
                         }
-                        None => calls.push((
-                            &owner_cold,
-                            LocalnetCall::RegisterNetwork {
-                                hotkey: owner_hot.public(),
-                            },
-                        )),
+                        status.netuid = Some(n);
                     }
-                }
+                    None => calls.push((
+                        &owner_cold,
+                        LocalnetCall::RegisterNetwork {
+                            hotkey: owner_hot.public(),
+                        },
+                    )),
+                },
                 "StartCall" => {
                     if let Some(n) = netuid {
                         let started = chain.subnet(n).await?.is_some_and(|s| s.started);
@@ -678,7 +678,7 @@ pub async fn reconcile(
             "subnet {} created, started and configured on the localnet",
             status.netuid.map(|n| n.to_string()).unwrap_or_default()
         ),
-        Duration::from_secs(3),
+        Duration::from_secs(10),
     ))
 }
 

@@ -789,22 +789,7 @@ mod tests {
             },
         )]
         .into();
-        let snapshot = |block| SubnetSnapshot {
-            netuid: 1,
-            block,
-            burn: 0,
-            min_burn: 0,
-            max_burn: 0,
-            burn_half_life: 360,
-            tempo: 10,
-            max_uids: 256,
-            immunity_period: 100,
-            registration_allowed: true,
-            started: true,
-            owner: None,
-            commit_reveal: false,
-            neurons: vec![],
-        };
+        let snapshot = SubnetSnapshot::for_tests;
         let mut status = FleetStatus {
             replica_statuses: vec![ReplicaStatus {
                 index: 0,

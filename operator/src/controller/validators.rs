@@ -256,22 +256,7 @@ mod tests {
     use crate::crd::fleet::ReplicaStatus;
 
     fn snapshot(block: u64) -> SubnetSnapshot {
-        SubnetSnapshot {
-            netuid: 1,
-            block,
-            burn: 0,
-            min_burn: 0,
-            max_burn: 0,
-            burn_half_life: 360,
-            tempo: 10,
-            max_uids: 256,
-            immunity_period: 100,
-            registration_allowed: true,
-            started: true,
-            owner: None,
-            commit_reveal: false,
-            neurons: vec![],
-        }
+        SubnetSnapshot::for_tests(block)
     }
 
     fn status(stake: u64, permit: bool, last: u64) -> FleetStatus {
