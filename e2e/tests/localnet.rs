@@ -110,10 +110,11 @@ async fn localnet_samples_scaffold_once_register_and_survive_a_chain_reset() -> 
 
     // The localnet runs as a StatefulSet with its Service, on the real image.
     wait_until(Duration::from_secs(60), || async {
-        Ok(sts.get_opt("dev-localnet").await?.is_some())
+        Ok(sts.get_opt("dev-localnet").await?.is_some()
+            && services.get_opt("dev-localnet").await?.is_some())
     })
     .await
-    .context("localnet StatefulSet")?;
+    .context("localnet StatefulSet and Service")?;
     let image = sts
         .get("dev-localnet")
         .await?
@@ -124,7 +125,6 @@ async fn localnet_samples_scaffold_once_register_and_survive_a_chain_reset() -> 
         image.as_deref(),
         Some("ghcr.io/opentensor/subtensor-localnet:devnet-ready")
     );
-    assert!(services.get_opt("dev-localnet").await?.is_some());
 
     wait_until(Duration::from_secs(120), || scaffolded(&subnets))
         .await
