@@ -494,3 +494,265 @@ impl Drop for SimChainProcess {
         let _ = self.child.wait();
     }
 }
+
+// --- A real subtensor runtime: chopsticks -------------------------------------------------------
+
+/// //Alice's SS58 address (generic prefix 42): the chains set up here make it `Sudo.Key`.
+pub const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+/// //Bob's SS58 address.
+pub const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+/// //Charlie's SS58 address.
+pub const CHARLIE: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
+/// Free balance given to [`ALICE`], [`BOB`] and [`CHARLIE`] on a fresh chain: 1,000,000 TAO, in
+/// rao.
+pub const DEV_FUNDS: u64 = 1_000_000_000_000_000;
+
+/// Storage key of `Sudo.Key`: twox128("Sudo") ++ twox128("Key").
+const SUDO_KEY_STORAGE: &str = "0x5c0d1176a568c1f92944340dbfed9e9c530ebca703c85910e7164cb7d1c9e47b";
+/// //Alice's public key, as `state_getStorage` returns `Sudo.Key` once it is //Alice.
+const ALICE_PUBLIC_HEX: &str = "0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d";
+
+/// The shared chain started by `e2e/chain.sh up` (`SUBTENSOR_WS`, set by
+/// `eval "$(e2e/chain.sh env)"`), or `None` after saying so loudly. Panics instead when
+/// `E2E_REQUIRED=1`.
+pub fn shared_chain_ws() -> Option<String> {
+    match std::env::var("SUBTENSOR_WS") {
+        Ok(ws) if !ws.trim().is_empty() => Some(ws.trim().to_string()),
+        _ => {
+            let msg = "SKIPPED: no shared chain (SUBTENSOR_WS unset). Run `make test`, or \
+                       `e2e/chain.sh up && eval \"$(e2e/chain.sh env)\"` first.";
+            if std::env::var("E2E_REQUIRED").as_deref() == Ok("1") {
+                panic!("{msg} (E2E_REQUIRED=1, so this is a failure)");
+            }
+            eprintln!("{msg}");
+            None
+        }
+    }
+}
+
+/// The HTTP URL serving JSON-RPC beside a WebSocket URL (chopsticks serves both on one port):
+/// `ws://h:p` → `http://h:p`, `wss://…` → `https://…`; anything else is returned unchanged.
+pub fn ws_to_http(ws: &str) -> String {
+    if let Some(rest) = ws.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else if let Some(rest) = ws.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else {
+        ws.to_string()
+    }
+}
+
+/// The shared data directory (chain spec, metadata): `SUBNET_OPERATOR_SHARED`, else
+/// `<repo>/../shared` (where CI puts its copy beside the clone).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("SUBNET_OPERATOR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared"))
+}
+
+/// The raw chain spec of subtensor spec 218 (`<shared>/chain/raonet-spec218.json`); an error
+/// saying where it was looked for when it is missing.
+pub fn chain_spec() -> Result<PathBuf> {
+    let spec = shared_dir().join("chain/raonet-spec218.json");
+    if !spec.is_file() {
+        bail!(
+            "chain spec {} is missing: set SUBNET_OPERATOR_SHARED to the directory holding \
+             chain/raonet-spec218.json (default: <repo>/../shared)",
+            spec.display()
+        );
+    }
+    Ok(spec)
+}
+
+/// The chopsticks binary: `E2E_CHOPSTICKS` (set by run-tests.sh), else what
+/// `e2e/tools/chopsticks.sh` prints (it installs chopsticks into the cache when needed).
+pub async fn chopsticks_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("E2E_CHOPSTICKS") {
+        return Ok(PathBuf::from(p));
+    }
+    let script = repo_root().join("e2e/tools/chopsticks.sh");
+    let out = tokio::process::Command::new(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed ({})", script.display(), out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let bin = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    if !bin.is_file() {
+        bail!(
+            "{} printed {:?}, not a chopsticks binary",
+            script.display(),
+            bin
+        );
+    }
+    Ok(bin)
+}
+
+/// Calls a JSON-RPC method over HTTP (`http` is e.g. `http://127.0.0.1:9944`); returns its
+/// `result`, or an error for a transport failure or a JSON-RPC error object.
+pub async fn chain_rpc(
+    http: &str,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = match CLIENT.get() {
+        Some(c) => c,
+        None => {
+            let c = reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?;
+            CLIENT.get_or_init(|| c)
+        }
+    };
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let resp = client
+        .post(http)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("{method} to {http}"))?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{method} to {http}: HTTP {status}, not JSON: {text}"))?;
+    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+        bail!("{method}: JSON-RPC error {e}");
+    }
+    match v.get("result") {
+        Some(r) => Ok(r.clone()),
+        None => bail!("{method}: HTTP {status}, no result in {text}"),
+    }
+}
+
+/// The number of the best block (`chain_getHeader`) of the chain serving JSON-RPC at `http`.
+pub async fn chain_best_number(http: &str) -> Result<u64> {
+    let h = chain_rpc(http, "chain_getHeader", serde_json::json!([])).await?;
+    let n = h
+        .get("number")
+        .and_then(|n| n.as_str())
+        .with_context(|| format!("chain_getHeader without a number: {h}"))?;
+    Ok(u64::from_str_radix(n.trim_start_matches("0x"), 16)?)
+}
+
+/// The `dev_setStorage` change that makes [`ALICE`] `Sudo.Key` and gives [`ALICE`], [`BOB`] and
+/// [`CHARLIE`] [`DEV_FUNDS`] free balance each (what `e2e/chain.sh up` does too).
+pub fn dev_accounts_storage() -> serde_json::Value {
+    let accounts: Vec<serde_json::Value> = [ALICE, BOB, CHARLIE]
+        .iter()
+        .map(
+            |a| serde_json::json!([[a], {"providers": 1, "data": {"free": DEV_FUNDS.to_string()}}]),
+        )
+        .collect();
+    // Like a localnet (pow-faucet builds): no network-registration rate limit. 1 block, not 0:
+    // chopsticks drops a 0 and the runtime's default (7200 blocks) applies again.
+    serde_json::json!({
+        "Sudo": {"Key": ALICE},
+        "SubtensorModule": {"NetworkRateLimit": 1},
+        "System": {"Account": accounts},
+    })
+}
+
+/// chopsticks running subtensor's real runtime (spec 218, [`chain_spec`]) as a process of its
+/// own, started from genesis with //Alice as sudo and the dev accounts funded
+/// ([`dev_accounts_storage`]); killed when dropped. It builds a block per transaction
+/// (`--build-block-mode=Instant`); [`Chopsticks::new_blocks`] passes time.
+pub struct Chopsticks {
+    child: Child,
+    /// Its WebSocket URL (what the operator's chain client takes).
+    pub ws: String,
+    /// Its HTTP JSON-RPC URL (same port).
+    pub http: String,
+    /// Its log file (under [`artifacts_dir`]).
+    pub log: PathBuf,
+}
+
+impl Chopsticks {
+    /// Starts a fresh chain on a free port and waits (up to 180 s) until it answers, then makes
+    /// //Alice sudo, lifts the network rate limit, funds the dev accounts, and checks `Sudo.Key` reads back as //Alice.
+    pub async fn start() -> Result<Self> {
+        let bin = chopsticks_binary().await?;
+        let spec = chain_spec()?;
+        let port = free_port()?;
+        let log = artifacts_dir().join(format!("chopsticks-{port}.log"));
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(&bin)
+            .arg(format!("--genesis={}", spec.display()))
+            .args([
+                "--host=127.0.0.1".to_string(),
+                format!("--port={port}"),
+                "--build-block-mode=Instant".to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out.try_clone()?))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut me = Self {
+            child,
+            ws: format!("ws://127.0.0.1:{port}"),
+            http: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while chain_best_number(&me.http).await.is_err() {
+            if let Some(status) = me.child.try_wait()? {
+                bail!(
+                    "chopsticks exited ({status}) while starting; see {}",
+                    me.log.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "chopsticks did not answer within 180 s; see {}",
+                    me.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        me.set_storage(dev_accounts_storage()).await?;
+        let sudo = me
+            .rpc("state_getStorage", serde_json::json!([SUDO_KEY_STORAGE]))
+            .await?;
+        if sudo.as_str() != Some(ALICE_PUBLIC_HEX) {
+            bail!("Sudo.Key is {sudo} after dev_setStorage, not //Alice");
+        }
+        Ok(me)
+    }
+
+    /// Sets storage by pallet and item name (`dev_setStorage` with params `[v]`), e.g.
+    /// `{"System": {"Account": [[["<ss58>"], {"providers": 1, "data": {"free": "5"}}]]}}`.
+    pub async fn set_storage(&self, v: serde_json::Value) -> Result<()> {
+        self.rpc("dev_setStorage", serde_json::json!([v]))
+            .await
+            .map(|_| ())
+    }
+
+    /// Builds `n` empty blocks (`dev_newBlock {"count": n}`).
+    pub async fn new_blocks(&self, n: u32) -> Result<()> {
+        self.rpc("dev_newBlock", serde_json::json!([{"count": n}]))
+            .await
+            .map(|_| ())
+    }
+
+    /// Calls a JSON-RPC method of this chain over HTTP (see [`chain_rpc`]).
+    pub async fn rpc(&self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
+        chain_rpc(&self.http, method, params).await
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Chopsticks {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

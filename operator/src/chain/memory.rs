@@ -390,12 +390,17 @@ impl MemoryChain {
         charge(&mut s, &tx.signer, tx.nonce)?;
         let payer = match tx.call.real {
             Some(real) => {
-                if !s.proxies.contains(&(real, tx.signer)) {
+                // The model's proxies are `Registration` proxies with no delay; the chain
+                // matches `force_proxy_type` exactly.
+                if !s.proxies.contains(&(real, tx.signer))
+                    || tx.call.proxy_type != crate::chain::ProxyType::Registration
+                {
                     produce_block(&mut s);
                     let outcome = TxOutcome {
                         block: s.block,
                         hash: tx.hash.clone(),
                         result: Err("Proxy.NotProxy".into()),
+                        fee: s.fee,
                     };
                     s.txs.insert(tx.hash.clone(), outcome.clone());
                     return Ok(outcome);
@@ -417,6 +422,7 @@ impl MemoryChain {
             block: s.block,
             hash: tx.hash.clone(),
             result,
+            fee: s.fee,
         };
         s.txs.insert(tx.hash.clone(), outcome.clone());
         Ok(outcome)
@@ -509,7 +515,8 @@ fn genesis_state(genesis: &Genesis, salt: u64) -> Result<State> {
                 burn: parse_tao(&s.burn_tao, "burnTao")?,
                 min_burn: parse_tao(&s.min_burn_tao, "minBurnTao")?,
                 max_burn: parse_tao(&s.max_burn_tao, "maxBurnTao")?,
-                burn_half_life: s.burn_half_life.max(1),
+                price: crate::chain::PriceModel::decay(s.burn_half_life.max(1)),
+                price_guard: crate::chain::PriceGuard::Chain,
                 tempo: s.tempo,
                 max_uids: s.max_uids,
                 immunity_period: s.immunity_period,
@@ -557,7 +564,8 @@ fn new_subnet_snapshot(netuid: u16, tempo: u16, block: u64) -> SubnetSnapshot {
         burn: 1_000_000_000,
         min_burn: 500_000,
         max_burn: 100_000_000_000,
-        burn_half_life: 360,
+        price: crate::chain::PriceModel::decay(360),
+        price_guard: crate::chain::PriceGuard::Chain,
         tempo,
         max_uids: 256,
         immunity_period: 5000,
@@ -668,7 +676,11 @@ fn dispatch_localnet(
                     snap.max_burn = v;
                     snap.burn = snap.burn.min(v);
                 }
-                Hyperparameter::BurnHalfLife(v) => snap.burn_half_life = v.max(1),
+                Hyperparameter::BurnHalfLife(v) => {
+                    if let crate::chain::PriceModel::Decay { half_life, .. } = &mut snap.price {
+                        *half_life = v.max(1);
+                    }
+                }
                 Hyperparameter::ImmunityPeriod(v) => snap.immunity_period = v,
                 Hyperparameter::Tempo(v) => snap.tempo = v,
                 Hyperparameter::MaxAllowedUids(v) => {
@@ -738,9 +750,11 @@ fn produce_block(s: &mut State) {
                 n.validator_permit = top.contains(&n.uid);
             }
         }
-        let factor = 0.5f64.powf(1.0 / f64::from(snap.burn_half_life));
-        let decayed = (snap.burn as f64 * factor).round() as u64;
-        snap.burn = decayed.clamp(snap.min_burn, snap.max_burn);
+        if let crate::chain::PriceModel::Decay { half_life, .. } = snap.price {
+            let factor = 0.5f64.powf(1.0 / f64::from(half_life.max(1)));
+            let decayed = (snap.burn as f64 * factor).round() as u64;
+            snap.burn = decayed.clamp(snap.min_burn, snap.max_burn);
+        }
         snap.block = block;
     }
 }
@@ -810,9 +824,10 @@ fn dispatch_register(
     snap.neurons
         .push(Neuron::registered(uid, hotkey, payer, block));
     snap.neurons.sort_by_key(|n| n.uid);
-    snap.burn = ((burn as f64) * 1.26)
-        .round()
-        .clamp(snap.min_burn as f64, snap.max_burn as f64) as u64;
+    snap.burn = snap
+        .price
+        .after_registration(burn, snap.max_burn)
+        .max(snap.min_burn);
     Ok((uid, burn))
 }
 
@@ -873,8 +888,16 @@ impl Chain for MemoryChain {
             .unwrap_or_default())
     }
 
-    async fn is_registration_proxy(&self, real: AccountId, delegate: AccountId) -> Result<bool> {
-        Ok(self.lock().proxies.contains(&(real, delegate)))
+    async fn registration_proxy(
+        &self,
+        real: AccountId,
+        delegate: AccountId,
+    ) -> Result<crate::chain::ProxyCheck> {
+        Ok(if self.lock().proxies.contains(&(real, delegate)) {
+            crate::chain::ProxyCheck::Usable(crate::chain::ProxyType::Registration)
+        } else {
+            crate::chain::ProxyCheck::Missing
+        })
     }
 
     async fn find_tx(&self, hash: &str, _from: u64, _to: u64) -> Result<Option<TxOutcome>> {
@@ -1001,6 +1024,7 @@ mod tests {
                 hotkey: hk,
                 limit_rao: limit,
                 real: None,
+                proxy_type: Default::default(),
             },
             nonce,
             era,
@@ -1059,6 +1083,7 @@ mod tests {
                 hotkey: hotkey(),
                 limit_rao: u64::MAX,
                 real: None,
+                proxy_type: Default::default(),
             },
             0,
             ERA_BLOCKS,
@@ -1076,6 +1101,7 @@ mod tests {
                 hotkey: hotkey(),
                 limit_rao: u64::MAX,
                 real: None,
+                proxy_type: Default::default(),
             },
             0,
             ERA_BLOCKS,
@@ -1091,6 +1117,7 @@ mod tests {
                 hotkey: hotkey(),
                 limit_rao: u64::MAX,
                 real: None,
+                proxy_type: Default::default(),
             },
             1,
             ERA_BLOCKS,
@@ -1117,6 +1144,7 @@ mod tests {
             hotkey: hk,
             limit_rao: u64::MAX,
             real: Some(real.public()),
+            proxy_type: crate::chain::ProxyType::Registration,
         };
         let tx = prepare(&proxy, call(hotkey()), 0, ERA_BLOCKS).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

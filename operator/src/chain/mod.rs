@@ -34,6 +34,24 @@ pub enum ChainError {
     /// `SubtensorModule.RegistrationPriceLimitExceeded`).
     #[error("dispatch error: {0}")]
     Dispatch(String),
+    /// The runtime's data did not have the shape the client expected (a runtime the client does
+    /// not know yet). Not a transport error: the connection is kept.
+    #[error("cannot decode the chain's answer: {0}")]
+    Decode(String),
+    /// The runtime has no such call (an older or newer runtime); the name says which.
+    #[error("the chain's runtime has no {0}")]
+    Unsupported(String),
+    /// The client-side price guard refused to send a registration: on a runtime without
+    /// `register_limit` the chain would charge whatever the burn is at inclusion.
+    #[error(
+        "the registration price {burn} rao (at the best block) is above the limit {limit} rao; not sent"
+    )]
+    PriceAboveLimit {
+        /// The burn at the best block, in rao.
+        burn: u64,
+        /// The limit, in rao.
+        limit: u64,
+    },
     /// Something else.
     #[error("{0}")]
     Other(String),
@@ -46,6 +64,9 @@ impl ChainError {
             ChainError::Dispatch(e) => e.rsplit('.').next().unwrap_or(e).to_string(),
             ChainError::Unreachable(_) => "Unreachable".to_string(),
             ChainError::Invalid(_) => "Invalid".to_string(),
+            ChainError::Decode(_) => "Decode".to_string(),
+            ChainError::Unsupported(_) => "Unsupported".to_string(),
+            ChainError::PriceAboveLimit { .. } => "PriceAboveLimit".to_string(),
             ChainError::Other(_) => "Other".to_string(),
         }
     }
@@ -120,8 +141,11 @@ pub struct SubnetSnapshot {
     pub min_burn: u64,
     /// Upper bound of the burn.
     pub max_burn: u64,
-    /// Blocks for the burn to halve.
-    pub burn_half_life: u16,
+    /// How the registration price moves (depends on the runtime).
+    pub price: PriceModel,
+    /// Who enforces `maxPriceTao`: the chain (`register_limit`) or the client.
+    #[serde(default)]
+    pub price_guard: PriceGuard,
     /// Blocks per epoch.
     pub tempo: u16,
     /// Maximum UIDs.
@@ -172,7 +196,8 @@ impl SubnetSnapshot {
             burn: 0,
             min_burn: 0,
             max_burn: 0,
-            burn_half_life: 360,
+            price: PriceModel::decay(360),
+            price_guard: PriceGuard::Chain,
             tempo: 10,
             max_uids: 256,
             immunity_period: 100,
@@ -188,6 +213,202 @@ impl SubnetSnapshot {
     pub fn neuron(&self, hotkey: &AccountId) -> Option<&Neuron> {
         self.neurons.iter().find(|n| &n.hotkey == hotkey)
     }
+}
+
+/// How a runtime moves the registration price (CHAIN.md §3 and §7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PriceModel {
+    /// Spec 397 and later: the burn decays every block (halving every `half_life` blocks) and
+    /// is multiplied by `increase_mult` at each registration; no count caps.
+    Decay {
+        /// Blocks for the burn to halve (`BurnHalfLife`).
+        half_life: u16,
+        /// Factor per registration (`BurnIncreaseMult`).
+        increase_mult: f64,
+    },
+    /// Older runtimes (spec 218, 393): the burn is re-set once every `interval` blocks, up when
+    /// more than `target` registered in the interval and down when fewer; at most
+    /// `max_per_block` registrations per block and `3 · target` per interval.
+    Adjustment {
+        /// `AdjustmentInterval`.
+        interval: u16,
+        /// `TargetRegistrationsPerInterval`.
+        target: u16,
+        /// `MaxRegistrationsPerBlock`.
+        max_per_block: u16,
+        /// `LastAdjustmentBlock`.
+        last_adjustment: u64,
+        /// `RegistrationsThisInterval`.
+        this_interval: u16,
+        /// `RegistrationsThisBlock`.
+        this_block: u16,
+    },
+}
+
+impl Default for PriceModel {
+    fn default() -> Self {
+        Self::decay(360)
+    }
+}
+
+impl PriceModel {
+    /// The decay model with `half_life` and the chain's default multiplier (1.26).
+    pub fn decay(half_life: u16) -> Self {
+        Self::Decay {
+            half_life,
+            increase_mult: DEFAULT_BURN_INCREASE_MULT,
+        }
+    }
+
+    /// The price after one registration at `price`, within `max` (the decay model multiplies;
+    /// the adjustment model keeps it until the interval ends).
+    pub fn after_registration(&self, price: u64, max: u64) -> u64 {
+        match self {
+            Self::Decay { increase_mult, .. } => {
+                ((price as f64) * increase_mult).round().min(max as f64) as u64
+            }
+            Self::Adjustment { .. } => price,
+        }
+    }
+
+    /// Blocks until the price `burn` may be at or below `limit` at block `now`: the decay
+    /// model's `half_life · log2(burn/limit)`; the adjustment model's next re-set (which may
+    /// or may not lower it). `None` when it never can (a zero limit).
+    pub fn blocks_until(&self, burn: u64, limit: u64, now: u64) -> Option<u64> {
+        if burn <= limit {
+            return Some(0);
+        }
+        if limit == 0 {
+            return None;
+        }
+        match self {
+            Self::Decay { half_life, .. } => {
+                let ratio = burn as f64 / limit as f64;
+                Some(((f64::from((*half_life).max(1))) * ratio.log2()).ceil() as u64)
+            }
+            Self::Adjustment { .. } => Some(self.blocks_to_next_interval(now)),
+        }
+    }
+
+    /// Blocks until the adjustment model's next interval (1 for the decay model).
+    pub fn blocks_to_next_interval(&self, now: u64) -> u64 {
+        match self {
+            Self::Decay { .. } => 1,
+            Self::Adjustment {
+                interval,
+                last_adjustment,
+                ..
+            } => {
+                let interval = u64::from((*interval).max(1));
+                let next = last_adjustment.saturating_add(interval);
+                next.saturating_sub(now).max(1)
+            }
+        }
+    }
+
+    /// Counts one registration made by the operator since the snapshot (the adjustment model's
+    /// interval count; the next one lands in a later block).
+    pub fn registered(&mut self) {
+        if let Self::Adjustment {
+            this_interval,
+            this_block,
+            ..
+        } = self
+        {
+            *this_interval = this_interval.saturating_add(1);
+            *this_block = 0;
+        }
+    }
+
+    /// Why no registration can be included now, if the runtime's count caps forbid it.
+    pub fn cap_reached(&self) -> Option<String> {
+        match self {
+            Self::Decay { .. } => None,
+            Self::Adjustment {
+                target,
+                max_per_block,
+                this_interval,
+                this_block,
+                ..
+            } => {
+                let per_interval = u32::from(*target).saturating_mul(3);
+                if u32::from(*this_interval) >= per_interval {
+                    Some(format!(
+                        "{this_interval} registrations this adjustment interval: the runtime allows {per_interval} (3 × TargetRegistrationsPerInterval)"
+                    ))
+                } else if *this_block >= *max_per_block {
+                    Some(format!(
+                        "{this_block} registrations this block: the runtime allows {max_per_block} (MaxRegistrationsPerBlock)"
+                    ))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// The chain's default `BurnIncreaseMult` (spec 397+), used where a runtime does not say.
+pub const DEFAULT_BURN_INCREASE_MULT: f64 = 1.26;
+
+/// Who keeps a registration under `maxPriceTao`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PriceGuard {
+    /// The chain: `register_limit(netuid, hotkey, limit)` fails above the limit and burns
+    /// nothing.
+    #[default]
+    Chain,
+    /// The client: the runtime has only `burned_register`, which charges whatever the burn is
+    /// at inclusion. The operator re-reads the burn at the best block just before sending; a
+    /// registration by someone else in between can still raise it.
+    Client,
+}
+
+impl PriceGuard {
+    /// Its name in status (`Chain`, `Client`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Chain => "Chain",
+            Self::Client => "Client",
+        }
+    }
+}
+
+/// A proxy type that may register (CHAIN.md §1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProxyType {
+    /// `ProxyType::Registration`: exactly the registration calls.
+    #[default]
+    Registration,
+    /// `ProxyType::Any`: everything.
+    Any,
+}
+
+impl ProxyType {
+    /// The variant's name on chain.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Registration => "Registration",
+            Self::Any => "Any",
+        }
+    }
+}
+
+/// Whether a delegate may register on behalf of a real account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProxyCheck {
+    /// A definition of this type with no delay: `Proxy.proxy(real, Some(type), call)` works.
+    Usable(ProxyType),
+    /// Only definitions with a delay: `Proxy.proxy` fails with `Unannounced`.
+    Delayed {
+        /// Its type.
+        proxy_type: ProxyType,
+        /// Its delay in blocks.
+        delay: u32,
+    },
+    /// No definition that allows registering.
+    Missing,
 }
 
 /// An account's balance and next nonce.
@@ -211,6 +432,10 @@ pub struct RegisterCall {
     pub limit_rao: u64,
     /// When signed by a proxy: the coldkey that pays.
     pub real: Option<AccountId>,
+    /// When signed by a proxy: the type of its proxy definition (`force_proxy_type`, which the
+    /// chain matches exactly).
+    #[serde(default)]
+    pub proxy_type: ProxyType,
 }
 
 /// A signed transaction, ready to send.
@@ -239,6 +464,9 @@ pub struct TxOutcome {
     pub hash: String,
     /// `Ok(uid, burn paid)` or the dispatch error's name.
     pub result: std::result::Result<(u16, u64), String>,
+    /// The transaction fee the chain charged (`TransactionPayment.TransactionFeePaid`), in rao.
+    #[serde(default)]
+    pub fee: u64,
 }
 
 /// A subnet hyperparameter a localnet scaffold sets (AdminUtils setters, CHAIN.md §1).
@@ -367,10 +595,13 @@ pub trait Chain: Send + Sync {
     async fn head(&self) -> Result<ChainHead>;
     /// A snapshot of a subnet (None if it does not exist).
     async fn subnet(&self, netuid: u16) -> Result<Option<SubnetSnapshot>>;
-    /// An account's balance and nonce.
+    /// An account's free balance and the nonce its next transaction must use, both at the best
+    /// block (not the finalized one, which trails it: a nonce read there is stale right after a
+    /// send).
     async fn account(&self, who: AccountId) -> Result<AccountInfo>;
-    /// Whether `delegate` is a `Registration` (or `Any`) proxy of `real`.
-    async fn is_registration_proxy(&self, real: AccountId, delegate: AccountId) -> Result<bool>;
+    /// Whether `delegate` may register for `real`: the type of its proxy definition (which the
+    /// call must name) and whether it has a delay.
+    async fn registration_proxy(&self, real: AccountId, delegate: AccountId) -> Result<ProxyCheck>;
     /// Looks up the outcome of a transaction by hash, searching blocks `from..=to`.
     async fn find_tx(&self, hash: &str, from: u64, to: u64) -> Result<Option<TxOutcome>>;
     /// Signs a registration with `nonce`, valid until `era_end` (default: a few dozen blocks
@@ -386,8 +617,15 @@ pub trait Chain: Send + Sync {
     async fn submit(&self, tx: &PreparedTx) -> Result<TxOutcome>;
     /// The subnets that exist, with their owners (to find a subnet a scaffold already made).
     async fn subnet_owners(&self) -> Result<Vec<(u16, Option<AccountId>)>>;
+    /// Whether the chain's runtime has `call` (and every call it nests). An older or newer
+    /// runtime may lack some scaffold calls (CHAIN.md §7).
+    async fn supports(&self, call: &LocalnetCall) -> Result<bool> {
+        let _ = call;
+        Ok(true)
+    }
     /// Signs a localnet scaffold call with the signer's next nonce, sends it and waits for its
-    /// inclusion.
+    /// inclusion. A call the runtime does not have is [`ChainError::Unsupported`], and nothing
+    /// is sent.
     async fn localnet_call(
         &self,
         signer: &crate::keys::signer::Signer,

@@ -134,9 +134,9 @@ async fn account_info(State(c): State<Shared>, Path(who): Path<String>) -> ApiRe
 async fn proxy(
     State(c): State<Shared>,
     Path((real, delegate)): Path<(String, String)>,
-) -> ApiResult<bool> {
+) -> ApiResult<crate::chain::ProxyCheck> {
     match (account(&real), account(&delegate)) {
-        (Ok(r), Ok(d)) => Json(c.is_registration_proxy(r, d).await),
+        (Ok(r), Ok(d)) => Json(c.registration_proxy(r, d).await),
         (Err(e), _) | (_, Err(e)) => Json(Err(ChainError::Other(e))),
     }
 }
@@ -336,7 +336,11 @@ impl Chain for SimChain {
         self.get(&format!("/chain/account/{}", hex::encode(who)))
             .await
     }
-    async fn is_registration_proxy(&self, real: AccountId, delegate: AccountId) -> Result<bool> {
+    async fn registration_proxy(
+        &self,
+        real: AccountId,
+        delegate: AccountId,
+    ) -> Result<crate::chain::ProxyCheck> {
         self.get(&format!(
             "/chain/proxy/{}/{}",
             hex::encode(real),

@@ -1,16 +1,29 @@
 //! The real chain client: subxt 0.51's dynamic API over live metadata (no static codegen), so
-//! runtime upgrades need no rebuild and older runtimes without newer calls still work
-//! (`register_limit` falls back to `burned_register`).
+//! runtime upgrades need no rebuild, and the client adapts to the runtime it finds (CHAIN.md §7):
+//! `register_limit` or `burned_register`, both shapes of `get_neurons_lite`, both price models,
+//! `register_network` with or without `mechid`, and scaffold calls a runtime lacks reported as
+//! [`ChainError::Unsupported`].
 //!
+//! - **RPC methods:** only the legacy ones every node serves (`state_getStorage`,
+//!   `state_queryStorageAt`, `state_getKeysPaged`, `state_call`, `chain_*`,
+//!   `author_submitAndWatchExtrinsic`), through subxt's [`LegacyBackend`]: the new
+//!   `archive_v1_*`/`transactionWatch_v1_*` methods are missing or broken on some nodes.
 //! - **Connection:** a list of WebSocket endpoints (`ws://` allowed). On a transport error the
 //!   client drops its connection and the next call connects to the next endpoint; when every
-//!   endpoint failed in a row it backs off (0.5 s doubling to 30 s).
-//! - **Reads** are made at the finalized block (no reorgs under a snapshot); the best block
-//!   number comes from `chain_getHeader`.
+//!   endpoint failed in a row it backs off (0.5 s doubling to 30 s). An answer of the wrong
+//!   shape is [`ChainError::Decode`] and keeps the connection: reconnecting cannot fix it.
+//! - **Reads:** subnet snapshots at the finalized block (no reorgs under a snapshot), their
+//!   storage items in one `state_queryStorageAt`; balances and nonces at the best block (a
+//!   nonce read at the finalized block is stale right after a send: CHAIN.md §7), the nonce from
+//!   `AccountNonceApi_account_nonce`.
 //! - **Registrations** are signed offline with the caller's nonce and a 32-block mortal era, with
 //!   a deterministic sr25519 signature: preparing the same registration again (same nonce and
 //!   era end, as the controller does when it re-sends) yields the same bytes and hash. The
-//!   signed bytes are also kept in memory by hash, and [`Chain::submit`] sends exactly those.
+//!   signed bytes are kept in memory by hash, and [`Chain::submit`] sends exactly those. On a
+//!   runtime without `register_limit` (price guard [`PriceGuard::Client`]) `submit` re-reads
+//!   `Burn` at the best block and refuses to send above the limit.
+//! - **What was paid** comes from the extrinsic's own events: the payer's balance events less
+//!   the fee of `TransactionPayment.TransactionFeePaid`.
 //! - **Config:** [`SubstrateConfig`] rather than `PolkadotConfig`: the encodings subtensor needs
 //!   are identical (`MultiAddress::Id` encodes the same whatever the index type; same hasher and
 //!   default extensions), it does not load Polkadot's historic type registry, and it lets tests
@@ -18,12 +31,14 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use parity_scale_codec::{Compact, Decode};
 use scale_decode::DecodeAsType;
 use scale_value::{Composite, Value, ValueDef};
+use subxt::backend::LegacyBackend;
 use subxt::client::{ClientAtBlock, OfflineClientAtBlockT, OnlineClientAtBlockImpl};
 use subxt::config::substrate::SubstrateConfig;
 use subxt::config::{DefaultExtrinsicParamsBuilder, Header as _};
@@ -34,7 +49,8 @@ use subxt::{Metadata, OnlineClient};
 
 use super::{
     AccountId, AccountInfo, Chain, ChainError, ChainHead, Hyperparameter, LocalnetCall,
-    LocalnetOutcome, Neuron, PreparedTx, RegisterCall, Result, SubnetSnapshot, TxOutcome,
+    LocalnetOutcome, Neuron, PreparedTx, PriceGuard, PriceModel, ProxyCheck, ProxyType,
+    RegisterCall, Result, SubnetSnapshot, TxOutcome,
 };
 use crate::keys::signer::Signer;
 
@@ -51,10 +67,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most prepared transactions kept in memory.
 const PREPARED_CAP: usize = 1024;
 
-/// Pallet and call names (CHAIN.md §1); everything else is resolved from metadata.
+/// Pallet names (CHAIN.md §1); everything else is resolved from metadata.
 const SUBTENSOR: &str = "SubtensorModule";
-/// The custom fee extension subxt does not know; it carries a `Compact<u64>` tip.
-const FEE_WRAPPER: &str = "ChargeTransactionPaymentWrapper";
 
 type AtBlock = ClientAtBlock<Cfg, OnlineClientAtBlockImpl<Cfg>>;
 type Rpc = subxt::rpcs::LegacyRpcMethods<subxt::config::RpcConfigFor<Cfg>>;
@@ -66,7 +80,7 @@ struct Conn {
 }
 
 struct ConnState {
-    conn: Option<std::sync::Arc<Conn>>,
+    conn: Option<Arc<Conn>>,
     /// Endpoint to try next.
     next: usize,
     /// Consecutive failed attempts (across endpoints).
@@ -75,20 +89,58 @@ struct ConnState {
     not_before: Option<Instant>,
 }
 
+/// A signed transaction kept for sending, with what the client-side price guard needs.
+#[derive(Clone)]
+struct Kept {
+    bytes: Vec<u8>,
+    /// `Some((netuid, limit))` when the chain does not check the price itself.
+    client_guard: Option<(u16, u64)>,
+}
+
 /// A subtensor client over a list of WebSocket endpoints.
 pub struct SubxtChain {
     endpoints: Vec<String>,
     state: tokio::sync::Mutex<ConnState>,
     /// Signed extrinsics by hash ("0x…"), so a re-send sends the very same bytes.
-    prepared: Mutex<HashMap<String, Vec<u8>>>,
-}
-
-fn unreachable(e: impl std::fmt::Display) -> ChainError {
-    ChainError::Unreachable(e.to_string())
+    prepared: Mutex<HashMap<String, Kept>>,
 }
 
 fn hex0x(b: &[u8]) -> String {
     format!("0x{}", hex::encode(b))
+}
+
+/// Classifies an error of subxt: a transport failure (the connection broke, or the node
+/// throttled us) is [`ChainError::Unreachable`], which drops the connection; an answer the node
+/// gave but that cannot be used (the wrong shape, an error from the runtime) is
+/// [`ChainError::Decode`], which keeps it.
+pub fn classify<E: std::error::Error + 'static>(e: E) -> ChainError {
+    let text = e.to_string();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(x) = cur {
+        if let Some(r) = x.downcast_ref::<subxt::rpcs::Error>() {
+            return match r {
+                subxt::rpcs::Error::Client(_)
+                | subxt::rpcs::Error::DisconnectedWillReconnect(_) => ChainError::Unreachable(text),
+                _ => ChainError::Decode(text),
+            };
+        }
+        if let Some(
+            subxt::error::RpcError::LimitReached | subxt::error::RpcError::SubscriptionDropped,
+        ) = x.downcast_ref::<subxt::error::RpcError>()
+        {
+            return ChainError::Unreachable(text);
+        }
+        cur = x.source();
+    }
+    ChainError::Decode(text)
+}
+
+fn transport(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Unreachable(e.to_string())
+}
+
+fn decode_err(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Decode(e.to_string())
 }
 
 impl SubxtChain {
@@ -124,7 +176,7 @@ impl SubxtChain {
     }
 
     /// The current connection, connecting (with failover and backoff) when there is none.
-    async fn conn(&self) -> Result<std::sync::Arc<Conn>> {
+    async fn conn(&self) -> Result<Arc<Conn>> {
         let mut st = self.state.lock().await;
         if let Some(c) = &st.conn {
             return Ok(c.clone());
@@ -144,7 +196,7 @@ impl SubxtChain {
             match tokio::time::timeout(CONNECT_TIMEOUT, connect(url)).await {
                 Ok(Ok((api, rpc))) => {
                     tracing::info!(endpoint = %url, "connected to the chain");
-                    let c = std::sync::Arc::new(Conn { api, rpc, index });
+                    let c = Arc::new(Conn { api, rpc, index });
                     st.conn = Some(c.clone());
                     st.next = index;
                     st.failures = 0;
@@ -188,7 +240,7 @@ impl SubxtChain {
     /// Runs `f` on the connection, dropping the connection on transport errors.
     async fn with<T, F, Fut>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(std::sync::Arc<Conn>) -> Fut,
+        F: FnOnce(Arc<Conn>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
         let c = self.conn().await?;
@@ -199,15 +251,15 @@ impl SubxtChain {
         r
     }
 
-    fn remember(&self, hash: &str, bytes: Vec<u8>) {
+    fn remember(&self, hash: &str, kept: Kept) {
         let mut m = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= PREPARED_CAP && !m.contains_key(hash) {
             m.clear();
         }
-        m.insert(hash.to_string(), bytes);
+        m.insert(hash.to_string(), kept);
     }
 
-    fn recall(&self, hash: &str) -> Option<Vec<u8>> {
+    fn recall(&self, hash: &str) -> Option<Kept> {
         self.prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -220,17 +272,34 @@ async fn connect(url: &str) -> std::result::Result<(OnlineClient<Cfg>, Rpc), Str
     let rpc = subxt::rpcs::RpcClient::from_insecure_url(url)
         .await
         .map_err(|e| e.to_string())?;
-    let api = OnlineClient::<Cfg>::from_rpc_client_with_config(Cfg::new(), rpc.clone())
+    let backend = LegacyBackend::<Cfg>::builder().build(rpc.clone());
+    let api = OnlineClient::<Cfg>::from_backend_with_config(Cfg::new(), Arc::new(backend))
         .await
         .map_err(|e| e.to_string())?;
     Ok((api, Rpc::new(rpc)))
 }
 
+/// The finalized block.
+async fn finalized(c: &Conn) -> Result<AtBlock> {
+    c.api.at_current_block().await.map_err(classify)
+}
+
+/// The best block (what new transactions build on).
+async fn best(c: &Conn) -> Result<AtBlock> {
+    let hash = c
+        .rpc
+        .chain_get_block_hash(None)
+        .await
+        .map_err(classify)?
+        .ok_or_else(|| ChainError::Decode("the node has no best block".into()))?;
+    c.api.at_block(hash).await.map_err(classify)
+}
+
 // ---------------------------------------------------------------------------------------------
-// Storage and runtime API reads
+// Metadata queries
 
 /// Whether `pallet.entry` exists in the metadata.
-fn has_storage(md: &Metadata, pallet: &str, entry: &str) -> bool {
+pub fn has_storage(md: &Metadata, pallet: &str, entry: &str) -> bool {
     md.pallet_by_name(pallet)
         .and_then(|p| p.storage())
         .and_then(|s| s.entry_by_name(entry))
@@ -244,37 +313,174 @@ pub fn has_call(md: &Metadata, pallet: &str, call: &str) -> bool {
         .is_some()
 }
 
-/// Reads a storage value (ValueQuery: the default when unset), or `None` when the runtime has
-/// no such entry.
-async fn read<K, V>(at: &AtBlock, pallet: &str, entry: &str, keys: K) -> Result<Option<V>>
-where
-    K: subxt::ext::frame_decode::storage::IntoEncodableValues
-        + subxt::ext::frame_decode::storage::IntoDecodableValues,
-    V: DecodeAsType,
-{
-    if !has_storage(at.metadata_ref(), pallet, entry) {
-        return Ok(None);
-    }
-    let v = at
-        .storage()
-        .try_fetch(dynamic::storage::<K, V>(pallet, entry), keys)
-        .await
-        .map_err(unreachable)?;
-    match v {
-        Some(v) => v.decode_as::<V>().map(Some).map_err(unreachable),
-        None => {
-            // Unset: the entry's default (ValueQuery), if it has one.
-            let e = at
-                .storage()
-                .entry(dynamic::storage::<K, V>(pallet, entry))
-                .map_err(unreachable)?;
-            match e.default_value() {
-                Some(d) => d.decode_as::<V>().map(Some).map_err(unreachable),
-                None => Ok(None),
-            }
-        }
+/// The names of the fields of `pallet.call`, in order.
+pub fn call_fields(md: &Metadata, pallet: &str, call: &str) -> Option<Vec<String>> {
+    md.pallet_by_name(pallet)
+        .and_then(|p| p.call_variant_by_name(call))
+        .map(|v| {
+            v.fields
+                .iter()
+                .map(|f| f.name.clone().unwrap_or_default())
+                .collect()
+        })
+}
+
+/// Whether type `ty` is `Vec<u8>` (an opaque SCALE blob).
+fn is_byte_vec(md: &Metadata, ty: u32) -> bool {
+    use scale_info::{TypeDef, TypeDefPrimitive};
+    let Some(t) = md.types().resolve(ty) else {
+        return false;
+    };
+    match &t.type_def {
+        TypeDef::Sequence(s) => md
+            .types()
+            .resolve(s.type_param.id)
+            .is_some_and(|p| matches!(p.type_def, TypeDef::Primitive(TypeDefPrimitive::U8))),
+        _ => false,
     }
 }
+
+/// How `NeuronInfoRuntimeApi.get_neurons_lite` answers on this runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NeuronsShape {
+    /// `Vec<NeuronInfoLite>`, typed in metadata (spec 233 and later).
+    Typed,
+    /// `Vec<u8>` holding the SCALE bytes of `Vec<NeuronInfoLite>` (before spec 233).
+    Opaque,
+}
+
+/// The shape of `get_neurons_lite` on the runtime of `md`, or `None` if it has none.
+pub fn neurons_shape(md: &Metadata) -> Option<NeuronsShape> {
+    let m = md
+        .runtime_api_trait_by_name("NeuronInfoRuntimeApi")?
+        .method_by_name("get_neurons_lite")?;
+    Some(if is_byte_vec(md, m.output_ty()) {
+        NeuronsShape::Opaque
+    } else {
+        NeuronsShape::Typed
+    })
+}
+
+/// Who keeps the price limit on the runtime of `md`.
+pub fn price_guard(md: &Metadata) -> PriceGuard {
+    if has_call(md, SUBTENSOR, "register_limit") {
+        PriceGuard::Chain
+    } else {
+        PriceGuard::Client
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage reads in one request
+
+/// Storage items to read together at one block, with one `state_queryStorageAt`.
+struct Batch {
+    keys: Vec<Vec<u8>>,
+    /// Per key: its value type and default bytes (ValueQuery).
+    types: Vec<(u32, Option<Vec<u8>>)>,
+}
+
+/// A slot of a [`Batch`]: `None` when the runtime has no such entry.
+type Slot = Option<usize>;
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            keys: Vec::new(),
+            types: Vec::new(),
+        }
+    }
+
+    /// Adds `pallet.entry(parts)`; `None` when the runtime lacks the entry.
+    fn add(
+        &mut self,
+        md: &Metadata,
+        pallet: &str,
+        entry: &str,
+        parts: Vec<Value<()>>,
+    ) -> Result<Slot> {
+        let Some(e) = md
+            .pallet_by_name(pallet)
+            .and_then(|p| p.storage())
+            .and_then(|s| s.entry_by_name(entry))
+        else {
+            return Ok(None);
+        };
+        let key = storage_key(md, pallet, entry, parts)?;
+        self.keys.push(key);
+        self.types
+            .push((e.value_ty(), e.default_value().map(<[u8]>::to_vec)));
+        Ok(Some(self.keys.len() - 1))
+    }
+
+    /// Reads every key at `at`.
+    async fn fetch(self, c: &Conn, at: &AtBlock) -> Result<Fetched> {
+        let mut values = vec![None; self.keys.len()];
+        if !self.keys.is_empty() {
+            let sets = c
+                .rpc
+                .state_query_storage_at(self.keys.iter().map(Vec::as_slice), Some(at.block_hash()))
+                .await
+                .map_err(classify)?;
+            let index: HashMap<&[u8], usize> = self
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.as_slice(), i))
+                .collect();
+            for set in sets {
+                for (k, v) in set.changes {
+                    if let (Some(&i), Some(v)) = (index.get(k.0.as_slice()), v) {
+                        values[i] = Some(v.0);
+                    }
+                }
+            }
+        }
+        Ok(Fetched {
+            md: at.metadata(),
+            types: self.types,
+            values,
+        })
+    }
+}
+
+/// The storage key of `pallet.entry(parts)`, with the hashers of the metadata.
+pub fn storage_key(
+    md: &Metadata,
+    pallet: &str,
+    entry: &str,
+    parts: Vec<Value<()>>,
+) -> Result<Vec<u8>> {
+    subxt::ext::frame_decode::storage::encode_storage_key(pallet, entry, parts, md, md.types())
+        .map_err(|e| ChainError::Decode(format!("storage key of {pallet}.{entry}: {e}")))
+}
+
+/// What a [`Batch`] read.
+struct Fetched {
+    md: subxt::metadata::ArcMetadata,
+    types: Vec<(u32, Option<Vec<u8>>)>,
+    values: Vec<Option<Vec<u8>>>,
+}
+
+impl Fetched {
+    /// The value in `slot` (the entry's default when unset), or `None` when the runtime has no
+    /// such entry or it is unset with no default.
+    fn get<V: DecodeAsType>(&self, slot: Slot) -> Result<Option<V>> {
+        let Some(i) = slot else {
+            return Ok(None);
+        };
+        let (ty, default) = &self.types[i];
+        let Some(bytes) = self.values[i].as_ref().or(default.as_ref()) else {
+            return Ok(None);
+        };
+        V::decode_as_type(&mut bytes.as_slice(), *ty, self.md.types())
+            .map(Some)
+            .map_err(decode_err)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Types the client decodes
 
 /// `AxonInfo` as the runtime API returns it.
 #[derive(DecodeAsType, Debug, Clone, Default)]
@@ -303,11 +509,98 @@ struct NeuronInfoLiteRaw {
     validator_permit: bool,
 }
 
+/// `AxonInfo` inside the opaque `Vec<u8>` of runtimes before spec 233 (no type in metadata:
+/// this is the pallet's own struct, `rpc_info/neuron_info.rs` of that time).
+#[derive(Decode, Debug, Clone)]
+struct OpaqueAxonInfo {
+    _block: u64,
+    _version: u32,
+    ip: u128,
+    port: u16,
+    ip_type: u8,
+    _protocol: u8,
+    _placeholder1: u8,
+    _placeholder2: u8,
+}
+
+/// `PrometheusInfo` of those runtimes.
+#[derive(Decode, Debug, Clone)]
+struct OpaquePrometheusInfo {
+    _block: u64,
+    _version: u32,
+    _ip: u128,
+    _port: u16,
+    _ip_type: u8,
+}
+
+/// `NeuronInfoLite` of those runtimes, field for field.
+#[derive(Decode, Debug, Clone)]
+struct OpaqueNeuronInfoLite {
+    hotkey: [u8; 32],
+    coldkey: [u8; 32],
+    uid: Compact<u16>,
+    _netuid: Compact<u16>,
+    _active: bool,
+    axon_info: OpaqueAxonInfo,
+    _prometheus_info: OpaquePrometheusInfo,
+    stake: Vec<([u8; 32], Compact<u64>)>,
+    _rank: Compact<u16>,
+    emission: Compact<u64>,
+    incentive: Compact<u16>,
+    _consensus: Compact<u16>,
+    trust: Compact<u16>,
+    validator_trust: Compact<u16>,
+    dividends: Compact<u16>,
+    last_update: Compact<u64>,
+    validator_permit: bool,
+    _pruning_score: Compact<u16>,
+}
+
+impl From<OpaqueNeuronInfoLite> for NeuronInfoLiteRaw {
+    fn from(n: OpaqueNeuronInfoLite) -> Self {
+        Self {
+            hotkey: AccountId32(n.hotkey),
+            coldkey: AccountId32(n.coldkey),
+            uid: n.uid.0,
+            axon_info: AxonInfoRaw {
+                ip: n.axon_info.ip,
+                port: n.axon_info.port,
+                ip_type: n.axon_info.ip_type,
+            },
+            stake: n
+                .stake
+                .into_iter()
+                .map(|(a, s)| (AccountId32(a), s.0))
+                .collect(),
+            emission: n.emission.0,
+            incentive: n.incentive.0,
+            trust: n.trust.0,
+            validator_trust: n.validator_trust.0,
+            dividends: n.dividends.0,
+            last_update: n.last_update.0,
+            validator_permit: n.validator_permit,
+        }
+    }
+}
+
+/// Decodes the opaque answer of `get_neurons_lite` (the SCALE bytes of `Vec<NeuronInfoLite>`).
+fn decode_opaque_neurons(bytes: &[u8]) -> Result<Vec<NeuronInfoLiteRaw>> {
+    let mut input = bytes;
+    let v = Vec::<OpaqueNeuronInfoLite>::decode(&mut input)
+        .map_err(|e| ChainError::Decode(format!("get_neurons_lite (opaque): {e}")))?;
+    if !input.is_empty() {
+        return Err(ChainError::Decode(format!(
+            "get_neurons_lite (opaque): {} bytes left over",
+            input.len()
+        )));
+    }
+    Ok(v.into_iter().map(Into::into).collect())
+}
+
 /// `System.Account`'s value (only what the operator needs).
 #[derive(DecodeAsType, Debug, Clone)]
 #[decode_as_type(crate_path = "scale_decode")]
 struct AccountRaw {
-    nonce: u64,
     data: AccountDataRaw,
 }
 
@@ -323,6 +616,7 @@ struct AccountDataRaw {
 struct ProxyDefRaw {
     delegate: AccountId32,
     proxy_type: Value<()>,
+    delay: u64,
 }
 
 /// An axon's address as text: `None` when not served (ip 0) or of an unknown type.
@@ -367,9 +661,37 @@ fn neuron(raw: NeuronInfoLiteRaw, registered_at: u64) -> Neuron {
     }
 }
 
-/// Whether a proxy type value (a `ProxyType` variant) allows registering.
-fn allows_registration(v: &Value<()>) -> bool {
-    matches!(variant_name(v), Some("Registration" | "Any"))
+/// The proxy types that may register, from a `ProxyType` value.
+fn registering_type(v: &Value<()>) -> Option<ProxyType> {
+    match variant_name(v) {
+        Some("Registration") => Some(ProxyType::Registration),
+        Some("Any") => Some(ProxyType::Any),
+        _ => None,
+    }
+}
+
+/// What the proxy definitions of `real` allow `delegate`: the best usable one (a `Registration`
+/// proxy before `Any`), else a delayed one.
+fn check_proxies(defs: &[ProxyDefRaw], delegate: &AccountId) -> ProxyCheck {
+    let mut found: Vec<(ProxyType, u64)> = defs
+        .iter()
+        .filter(|d| &d.delegate.0 == delegate)
+        .filter_map(|d| registering_type(&d.proxy_type).map(|t| (t, d.delay)))
+        .collect();
+    found.sort_by_key(|(t, delay)| (*delay > 0, *t != ProxyType::Registration));
+    match found.first() {
+        Some((t, 0)) => ProxyCheck::Usable(*t),
+        Some((t, delay)) => ProxyCheck::Delayed {
+            proxy_type: *t,
+            delay: u32::try_from(*delay).unwrap_or(u32::MAX),
+        },
+        None => ProxyCheck::Missing,
+    }
+}
+
+/// A fixed-point `U64F64` (`{bits: u128}`) as a float.
+fn u64f64(v: &Value<()>) -> Option<f64> {
+    as_u128(v).map(|bits| bits as f64 / 18_446_744_073_709_551_616.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +712,29 @@ pub fn as_u128<C>(v: &Value<C>) -> Option<u128> {
         ValueDef::Primitive(p) => p.as_u128(),
         ValueDef::Composite(c) if c.len() == 1 => c.values().next().and_then(as_u128),
         _ => None,
+    }
+}
+
+/// A 32-byte account (a composite of 32 bytes, possibly wrapped).
+pub fn as_account<C>(v: &Value<C>) -> Option<AccountId> {
+    fn collect<C>(v: &Value<C>, out: &mut Vec<u8>) -> bool {
+        match &v.value {
+            ValueDef::Primitive(p) => match p.as_u128().and_then(|b| u8::try_from(b).ok()) {
+                Some(b) => {
+                    out.push(b);
+                    true
+                }
+                None => false,
+            },
+            ValueDef::Composite(c) => c.values().all(|x| collect(x, out)),
+            _ => false,
+        }
+    }
+    let mut out = Vec::with_capacity(32);
+    if collect(v, &mut out) {
+        out.try_into().ok()
+    } else {
+        None
     }
 }
 
@@ -468,13 +813,49 @@ pub struct EventSummary {
     pub error: Option<String>,
     /// The uid of `SubtensorModule.NeuronRegistered`.
     pub registered_uid: Option<u16>,
+    /// The netuid of `SubtensorModule.NeuronRegistered`.
+    pub registered_netuid: Option<u16>,
     /// The netuid of `SubtensorModule.NetworkAdded`.
     pub network_added: Option<u16>,
+    /// The fee charged (`TransactionPayment.TransactionFeePaid.actual_fee`), and who paid it.
+    pub fee: Option<(AccountId, u64)>,
+    /// Net balance outflow per account from `Balances` events (`Withdraw`, `Transfer` out, less
+    /// `Deposit` and `Transfer` in).
+    pub outflow: Vec<(AccountId, i128)>,
+}
+
+impl EventSummary {
+    /// What `payer` paid besides the fee: the burn of a registration.
+    pub fn paid_besides_fee(&self, payer: &AccountId) -> u64 {
+        let out: i128 = self
+            .outflow
+            .iter()
+            .filter(|(a, _)| a == payer)
+            .map(|(_, v)| *v)
+            .sum();
+        let fee = self
+            .fee
+            .filter(|(who, _)| who == payer)
+            .map_or(0, |(_, f)| i128::from(f));
+        u64::try_from((out - fee).max(0)).unwrap_or(u64::MAX)
+    }
+
+    fn flow(&mut self, who: Option<AccountId>, amount: Option<u128>, sign: i128) {
+        let (Some(who), Some(amount)) = (who, amount) else {
+            return;
+        };
+        let amount = i128::try_from(amount).unwrap_or(i128::MAX) * sign;
+        match self.outflow.iter_mut().find(|(a, _)| *a == who) {
+            Some((_, v)) => *v = v.saturating_add(amount),
+            None => self.outflow.push((who, amount)),
+        }
+    }
 }
 
 /// Summarizes a transaction's events, each as (pallet, event, fields).
 pub fn summarize_events<C>(md: &Metadata, events: &[(String, String, Value<C>)]) -> EventSummary {
     let mut s = EventSummary::default();
+    let u16_of = |v: Option<&Value<C>>| v.and_then(as_u128).and_then(|u| u16::try_from(u).ok());
     for (pallet, name, v) in events {
         match (pallet.as_str(), name.as_str()) {
             ("System", "ExtrinsicFailed") => {
@@ -492,14 +873,35 @@ pub fn summarize_events<C>(md: &Metadata, events: &[(String, String, Value<C>)])
                 }
             }
             (SUBTENSOR, "NeuronRegistered") => {
-                s.registered_uid = field(v, "uid", 1)
-                    .and_then(as_u128)
-                    .and_then(|u| u16::try_from(u).ok());
+                s.registered_netuid = u16_of(field(v, "netuid", 0));
+                s.registered_uid = u16_of(field(v, "uid", 1));
             }
             (SUBTENSOR, "NetworkAdded") => {
-                s.network_added = field(v, "netuid", 0)
+                s.network_added = u16_of(field(v, "netuid", 0));
+            }
+            ("TransactionPayment", "TransactionFeePaid") => {
+                let who = field(v, "who", 0).and_then(as_account);
+                let fee = field(v, "actual_fee", 1)
                     .and_then(as_u128)
-                    .and_then(|u| u16::try_from(u).ok());
+                    .and_then(|f| u64::try_from(f).ok());
+                if let (Some(who), Some(fee)) = (who, fee) {
+                    s.fee = Some((who, fee));
+                }
+            }
+            ("Balances", "Withdraw") => {
+                let who = field(v, "who", 0).and_then(as_account);
+                s.flow(who, field(v, "amount", 1).and_then(as_u128), 1);
+            }
+            ("Balances", "Deposit") => {
+                let who = field(v, "who", 0).and_then(as_account);
+                s.flow(who, field(v, "amount", 1).and_then(as_u128), -1);
+            }
+            ("Balances", "Transfer") => {
+                let from = field(v, "from", 0).and_then(as_account);
+                let to = field(v, "to", 1).and_then(as_account);
+                let amount = field(v, "amount", 2).and_then(as_u128);
+                s.flow(from, amount, 1);
+                s.flow(to, amount, -1);
             }
             _ => {}
         }
@@ -508,7 +910,7 @@ pub fn summarize_events<C>(md: &Metadata, events: &[(String, String, Value<C>)])
 }
 
 // ---------------------------------------------------------------------------------------------
-// Call construction (pure over metadata, unit-tested)
+// Call construction (pure over metadata, unit-tested against real metadata)
 
 /// A call as (pallet, call, positional arguments).
 #[derive(Debug, Clone, PartialEq)]
@@ -539,15 +941,42 @@ impl CallSpec {
     pub fn into_value(self) -> Value<()> {
         Value::unnamed_variant(self.pallet, [Value::unnamed_variant(self.call, self.args)])
     }
+
+    /// Whether the runtime of `md` has this call and every call nested in it.
+    pub fn supported_by(&self, md: &Metadata) -> std::result::Result<(), String> {
+        if !has_call(md, self.pallet, self.call) {
+            return Err(format!("{}.{}", self.pallet, self.call));
+        }
+        for a in &self.args {
+            if let Some((p, c)) = nested_call(a)
+                && !has_call(md, &p, &c)
+            {
+                return Err(format!("{p}.{c}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The (pallet, call) of a nested `RuntimeCall` value.
+fn nested_call(v: &Value<()>) -> Option<(String, String)> {
+    let ValueDef::Variant(p) = &v.value else {
+        return None;
+    };
+    let inner = p.values.values().next()?;
+    let ValueDef::Variant(c) = &inner.value else {
+        return None;
+    };
+    Some((p.name.clone(), c.name.clone()))
 }
 
 /// The registration call for `call`: `register_limit(netuid, hotkey, limit)` when the runtime
 /// has it, else `burned_register(netuid, hotkey)`; inside
-/// `Proxy.proxy(real, Some(Registration), …)` when `call.real` is set.
+/// `Proxy.proxy(real, Some(proxy_type), …)` when `call.real` is set.
 pub fn register_call(md: &Metadata, call: &RegisterCall) -> CallSpec {
     let netuid = Value::u128(u128::from(call.netuid));
-    let inner = if has_call(md, SUBTENSOR, "register_limit") {
-        CallSpec::new(
+    let inner = match price_guard(md) {
+        PriceGuard::Chain => CallSpec::new(
             SUBTENSOR,
             "register_limit",
             vec![
@@ -555,13 +984,12 @@ pub fn register_call(md: &Metadata, call: &RegisterCall) -> CallSpec {
                 account_value(&call.hotkey),
                 Value::u128(u128::from(call.limit_rao)),
             ],
-        )
-    } else {
-        CallSpec::new(
+        ),
+        PriceGuard::Client => CallSpec::new(
             SUBTENSOR,
             "burned_register",
             vec![netuid, account_value(&call.hotkey)],
-        )
+        ),
     };
     match &call.real {
         Some(real) => CallSpec::new(
@@ -569,7 +997,10 @@ pub fn register_call(md: &Metadata, call: &RegisterCall) -> CallSpec {
             "proxy",
             vec![
                 Value::unnamed_variant("Id", [account_value(real)]),
-                Value::unnamed_variant("Some", [Value::unnamed_variant("Registration", [])]),
+                Value::unnamed_variant(
+                    "Some",
+                    [Value::unnamed_variant(call.proxy_type.as_str(), [])],
+                ),
                 inner.into_value(),
             ],
         ),
@@ -613,8 +1044,13 @@ fn sudo(inner: CallSpec) -> CallSpec {
     CallSpec::new("Sudo", "sudo", vec![inner.into_value()])
 }
 
-/// The extrinsic for a localnet scaffold call (`Sudo*` ones wrapped in `Sudo.sudo`).
-pub fn localnet_call_spec(call: &LocalnetCall) -> CallSpec {
+/// The mechanism `register_network` creates on runtimes whose call takes a `mechid` (spec
+/// 218: only the dynamic mechanism, 1, exists).
+pub const DYNAMIC_MECHANISM: u16 = 1;
+
+/// The extrinsic for a localnet scaffold call on the runtime of `md` (`Sudo*` ones wrapped in
+/// `Sudo.sudo`; `register_network` with a `mechid` where the runtime's call takes one).
+pub fn localnet_call_spec(md: &Metadata, call: &LocalnetCall) -> CallSpec {
     match call {
         LocalnetCall::SudoSetAdminFreezeWindow(w) => sudo(CallSpec::new(
             "AdminUtils",
@@ -630,7 +1066,13 @@ pub fn localnet_call_spec(call: &LocalnetCall) -> CallSpec {
             ],
         ),
         LocalnetCall::RegisterNetwork { hotkey } => {
-            CallSpec::new(SUBTENSOR, "register_network", vec![account_value(hotkey)])
+            let mut args = vec![account_value(hotkey)];
+            let takes_mechid = call_fields(md, SUBTENSOR, "register_network")
+                .is_some_and(|f| f.iter().any(|n| n == "mechid"));
+            if takes_mechid {
+                args.push(Value::u128(u128::from(DYNAMIC_MECHANISM)));
+            }
+            CallSpec::new(SUBTENSOR, "register_network", args)
         }
         LocalnetCall::StartCall { netuid } => CallSpec::new(
             SUBTENSOR,
@@ -675,8 +1117,8 @@ pub struct Signed {
 }
 
 /// Signs `call` offline at the metadata, versions and genesis of `at`, with `nonce`, a mortal era
-/// born at block `birth` (hash `birth_hash`) and a zero tip (also in the subtensor fee
-/// extension when the runtime lists it). Deterministic: same inputs, same bytes.
+/// born at block `birth` (hash `birth_hash`) and a zero tip. Deterministic: same inputs, same
+/// bytes.
 pub fn sign_offline<C: OfflineClientAtBlockT<Cfg>>(
     at: &ClientAtBlock<Cfg, C>,
     call: &CallSpec,
@@ -685,31 +1127,25 @@ pub fn sign_offline<C: OfflineClientAtBlockT<Cfg>>(
     birth: u64,
     birth_hash: H256,
 ) -> Result<Signed> {
-    let md = at.metadata_ref();
-    let mut params = DefaultExtrinsicParamsBuilder::<Cfg>::new()
+    let params = DefaultExtrinsicParamsBuilder::<Cfg>::new()
         .nonce(nonce)
         .tip(0)
         .mortal_from_unchecked(ERA_PERIOD, birth, birth_hash);
-    if lists_extension(md, FEE_WRAPPER) {
-        params = params.custom_extension(FEE_WRAPPER, Value::unnamed_composite([Value::u128(0)]));
-    }
     let payload = call.payload();
     let mut tx = at
         .transactions()
         .create_signable_offline(&payload, params.build())
         .map_err(|e| {
-            ChainError::Other(format!("cannot build {}.{}: {e}", call.pallet, call.call))
+            ChainError::Decode(format!("cannot build {}.{}: {e}", call.pallet, call.call))
         })?;
-    let to_sign = tx
-        .signer_payload()
-        .map_err(|e| ChainError::Other(e.to_string()))?;
+    let to_sign = tx.signer_payload().map_err(decode_err)?;
     let signature = signer.sign_deterministic(&to_sign);
     let signed = tx
         .sign_with_account_and_signature(
             &AccountId32(signer.public()),
             &MultiSignature::Sr25519(signature),
         )
-        .map_err(|e| ChainError::Other(e.to_string()))?;
+        .map_err(decode_err)?;
     Ok(Signed {
         hash: signed.hash().0,
         encoded: signed.into_encoded(),
@@ -717,19 +1153,9 @@ pub fn sign_offline<C: OfflineClientAtBlockT<Cfg>>(
     })
 }
 
-/// Whether the runtime's transaction extensions include `name`.
-pub fn lists_extension(md: &Metadata, name: &str) -> bool {
-    let ext = md.extrinsic();
-    let newest = ext.transaction_extension_version_to_use_for_encoding();
-    (0..=newest).any(|v| {
-        ext.transaction_extensions_by_version(v)
-            .is_some_and(|mut it| it.any(|e| e.identifier() == name))
-    })
-}
-
 /// Maps a submission error: pool rejections (`1010 Invalid Transaction`, `1012`–`1014`) are
-/// [`ChainError::Invalid`], the rest transport errors.
-fn submit_error(e: impl std::fmt::Display) -> ChainError {
+/// [`ChainError::Invalid`], the rest go through [`classify`].
+fn submit_error<E: std::error::Error + 'static>(e: E) -> ChainError {
     let s = e.to_string();
     let pool = [
         "Invalid Transaction",
@@ -744,11 +1170,12 @@ fn submit_error(e: impl std::fmt::Display) -> ChainError {
         "Stale",
         "AncientBirthBlock",
         "BadProof",
+        "Custom error",
     ];
     if pool.iter().any(|p| s.contains(p)) {
         ChainError::Invalid(s)
     } else {
-        ChainError::Unreachable(s)
+        classify(e)
     }
 }
 
@@ -756,15 +1183,15 @@ fn submit_error(e: impl std::fmt::Display) -> ChainError {
 // Online helpers
 
 async fn events_of(at: &AtBlock, ext_index: usize) -> Result<Vec<(String, String, Value<()>)>> {
-    let events = at.events().fetch().await.map_err(unreachable)?;
+    let events = at.events().fetch().await.map_err(classify)?;
     let mut out = Vec::new();
     for ev in events.iter() {
-        let ev = ev.map_err(unreachable)?;
+        let ev = ev.map_err(decode_err)?;
         let mine = matches!(ev.phase(), subxt::events::Phase::ApplyExtrinsic(i) if i as usize == ext_index);
         if !mine {
             continue;
         }
-        let v = ev.decode_as::<Value<()>>().map_err(unreachable)?;
+        let v = ev.decode_as::<Value<()>>().map_err(decode_err)?;
         // RuntimeEvent::Pallet(Event::Name { fields }): keep the innermost variant.
         let inner = fields(&v).first().map(|x| (*x).clone()).unwrap_or(v);
         out.push((
@@ -776,14 +1203,38 @@ async fn events_of(at: &AtBlock, ext_index: usize) -> Result<Vec<(String, String
     Ok(out)
 }
 
-/// Finds extrinsic `hash` in block `at`; returns its index.
-async fn find_in_block(at: &AtBlock, hash: &[u8; 32]) -> Result<Option<usize>> {
-    let exts = at.extrinsics().fetch().await.map_err(unreachable)?;
+/// An extrinsic found in a block: its index and who pays a registration in it (the signer, or
+/// the `real` account of `Proxy.proxy`).
+struct Found {
+    index: usize,
+    payer: Option<AccountId>,
+}
+
+/// Finds extrinsic `hash` in block `at`.
+async fn find_in_block(at: &AtBlock, hash: &[u8; 32]) -> Result<Option<Found>> {
+    let exts = at.extrinsics().fetch().await.map_err(classify)?;
     for e in exts.iter() {
-        let e = e.map_err(unreachable)?;
-        if e.hash().0 == *hash {
-            return Ok(Some(e.index()));
+        let e = e.map_err(decode_err)?;
+        if e.hash().0 != *hash {
+            continue;
         }
+        // MultiAddress::Id: variant 0 and 32 bytes.
+        let signer = e
+            .address_bytes()
+            .filter(|a| a.len() == 33 && a[0] == 0)
+            .and_then(|a| <[u8; 32]>::try_from(&a[1..]).ok());
+        let real = if e.pallet_name() == "Proxy" && e.call_name() == "proxy" {
+            e.iter_call_data_fields()
+                .next()
+                .and_then(|f| f.decode_as::<Value<()>>().ok())
+                .and_then(|v| as_account(&v))
+        } else {
+            None
+        };
+        return Ok(Some(Found {
+            index: e.index(),
+            payer: real.or(signer),
+        }));
     }
     Ok(None)
 }
@@ -795,72 +1246,134 @@ fn parse_hash(hash: &str) -> Result<[u8; 32]> {
         .ok_or_else(|| ChainError::Other(format!("not a 32-byte hex hash: {hash}")))
 }
 
-impl SubxtChain {
-    /// The outcome of the registration at index `idx` of block `at`, with the burn read at the
-    /// parent block (an approximation: the block's own decay step is not applied).
-    async fn register_outcome(
-        &self,
-        c: &Conn,
-        at: &AtBlock,
-        idx: usize,
-        hash: &str,
-        netuid: u16,
-    ) -> Result<TxOutcome> {
-        let evs = events_of(at, idx).await?;
-        let s = summarize_events(at.metadata_ref(), &evs);
-        let block = at.block_number();
-        let result = match (s.error, s.registered_uid) {
-            (Some(e), _) => Err(e),
-            (None, Some(uid)) => {
-                let parent = c
-                    .api
-                    .at_block(block.saturating_sub(1))
-                    .await
-                    .map_err(unreachable)?;
-                let burn = read::<_, u64>(&parent, SUBTENSOR, "Burn", (netuid,))
-                    .await?
-                    .unwrap_or(0);
-                Ok((uid, burn))
-            }
-            (None, None) => Err("NoNeuronRegisteredEvent".to_string()),
-        };
-        Ok(TxOutcome {
-            block,
-            hash: hash.to_string(),
-            result,
-        })
-    }
+/// The outcome of the registration `found` in block `at`: the uid from `NeuronRegistered`, the
+/// burn from the payer's balance events, the fee from `TransactionFeePaid`.
+async fn register_outcome(at: &AtBlock, found: &Found, hash: &str) -> Result<TxOutcome> {
+    let evs = events_of(at, found.index).await?;
+    let s = summarize_events(at.metadata_ref(), &evs);
+    let burn = found.payer.map_or(0, |p| s.paid_besides_fee(&p));
+    let result = match (&s.error, s.registered_uid) {
+        (Some(e), _) => Err(e.clone()),
+        (None, Some(uid)) => Ok((uid, burn)),
+        (None, None) => Err("NoNeuronRegisteredEvent".to_string()),
+    };
+    Ok(TxOutcome {
+        block: at.block_number(),
+        hash: hash.to_string(),
+        result,
+        fee: s.fee.map_or(0, |(_, f)| f),
+    })
+}
 
-    /// Submits `bytes` and waits for inclusion; returns the including block and the
-    /// extrinsic's index in it.
-    async fn submit_bytes(&self, c: &Conn, bytes: Vec<u8>) -> Result<(AtBlock, usize)> {
-        let at = c.api.at_current_block().await.map_err(unreachable)?;
-        let tx = at.transactions().from_bytes(bytes);
-        let hash = tx.hash().0;
-        let mut progress = tx.submit_and_watch().await.map_err(submit_error)?;
-        let wait = async {
-            while let Some(status) = progress.next().await {
-                match status.map_err(unreachable)? {
-                    TransactionStatus::InBestBlock(b) | TransactionStatus::InFinalizedBlock(b) => {
-                        let at = c.api.at_block(b.block_hash()).await.map_err(unreachable)?;
-                        let idx = find_in_block(&at, &hash).await?.ok_or_else(|| {
-                            unreachable("the node reported inclusion, but the block lacks it")
-                        })?;
-                        return Ok((at, idx));
-                    }
-                    TransactionStatus::Invalid { message }
-                    | TransactionStatus::Dropped { message } => {
-                        return Err(ChainError::Invalid(message));
-                    }
-                    TransactionStatus::Error { message } => return Err(unreachable(message)),
-                    _ => {}
+/// Submits `bytes` and waits for inclusion in a best block; returns that block and the
+/// extrinsic found in it.
+async fn submit_bytes(c: &Conn, bytes: Vec<u8>) -> Result<(AtBlock, Found)> {
+    let at = best(c).await?;
+    let tx = at.transactions().from_bytes(bytes);
+    let hash = tx.hash().0;
+    let mut progress = tx.submit_and_watch().await.map_err(submit_error)?;
+    let wait = async {
+        while let Some(status) = progress.next().await {
+            match status.map_err(classify)? {
+                TransactionStatus::InBestBlock(b) | TransactionStatus::InFinalizedBlock(b) => {
+                    let at = c.api.at_block(b.block_hash()).await.map_err(classify)?;
+                    let found = find_in_block(&at, &hash).await?.ok_or_else(|| {
+                        transport("the node reported inclusion, but the block lacks it")
+                    })?;
+                    return Ok((at, found));
                 }
+                TransactionStatus::Invalid { message } | TransactionStatus::Dropped { message } => {
+                    return Err(ChainError::Invalid(message));
+                }
+                TransactionStatus::Error { message } => return Err(transport(message)),
+                _ => {}
             }
-            Err(unreachable("the transaction status stream ended"))
-        };
-        tokio::time::timeout(INCLUSION_TIMEOUT, wait)
+        }
+        Err(transport("the transaction status stream ended"))
+    };
+    tokio::time::timeout(INCLUSION_TIMEOUT, wait)
+        .await
+        .map_err(|_| transport("timed out waiting for inclusion"))?
+}
+
+/// The next nonce of `who` at block `at` (`AccountNonceApi_account_nonce`, served by every
+/// node, unlike `system_accountNextIndex`).
+async fn nonce_at(at: &AtBlock, who: AccountId) -> Result<u64> {
+    at.runtime_apis()
+        .call(dynamic::runtime_api_call::<_, u64>(
+            "AccountNonceApi",
+            "account_nonce",
+            (AccountId32(who),),
+        ))
+        .await
+        .map_err(classify)
+}
+
+/// `Burn` of `netuid` at block `at`.
+async fn burn_at(c: &Conn, at: &AtBlock, netuid: u16) -> Result<u64> {
+    let md = at.metadata_ref();
+    let mut b = Batch::new();
+    let slot = b.add(md, SUBTENSOR, "Burn", vec![Value::u128(u128::from(netuid))])?;
+    b.fetch(c, at)
+        .await?
+        .get::<u64>(slot)
+        .map(|v| v.unwrap_or(0))
+}
+
+/// The registration blocks of `uids` on `netuid` (`BlockAtRegistration`), in one request.
+async fn registration_blocks(
+    c: &Conn,
+    at: &AtBlock,
+    netuid: u16,
+    uids: &[u16],
+) -> Result<HashMap<u16, u64>> {
+    let md = at.metadata_ref();
+    let mut b = Batch::new();
+    let mut slots = Vec::with_capacity(uids.len());
+    for &uid in uids {
+        let parts = vec![
+            Value::u128(u128::from(netuid)),
+            Value::u128(u128::from(uid)),
+        ];
+        slots.push((uid, b.add(md, SUBTENSOR, "BlockAtRegistration", parts)?));
+    }
+    let f = b.fetch(c, at).await?;
+    let mut out = HashMap::new();
+    for (uid, slot) in slots {
+        if let Some(v) = f.get::<u64>(slot)? {
+            out.insert(uid, v);
+        }
+    }
+    Ok(out)
+}
+
+/// The neurons of `netuid` at `at`, from `get_neurons_lite` in whichever shape the runtime has.
+async fn neurons_at(at: &AtBlock, netuid: u16) -> Result<Vec<NeuronInfoLiteRaw>> {
+    match neurons_shape(at.metadata_ref()) {
+        Some(NeuronsShape::Typed) => at
+            .runtime_apis()
+            .call(dynamic::runtime_api_call::<_, Vec<NeuronInfoLiteRaw>>(
+                "NeuronInfoRuntimeApi",
+                "get_neurons_lite",
+                (netuid,),
+            ))
             .await
-            .map_err(|_| unreachable("timed out waiting for inclusion"))?
+            .map_err(classify),
+        Some(NeuronsShape::Opaque) => {
+            let bytes: Vec<u8> = at
+                .runtime_apis()
+                .call(dynamic::runtime_api_call::<_, Vec<u8>>(
+                    "NeuronInfoRuntimeApi",
+                    "get_neurons_lite",
+                    (netuid,),
+                ))
+                .await
+                .map_err(classify)?;
+            decode_opaque_neurons(&bytes)
+        }
+        None => Err(ChainError::Unsupported(
+            "NeuronInfoRuntimeApi.get_neurons_lite".into(),
+        )),
     }
 }
 
@@ -872,12 +1385,12 @@ impl Chain for SubxtChain {
 
     async fn head(&self) -> Result<ChainHead> {
         self.with(|c| async move {
-            let at = c.api.at_current_block().await.map_err(unreachable)?;
+            let at = finalized(&c).await?;
             let best = c
                 .rpc
                 .chain_get_header(None)
                 .await
-                .map_err(unreachable)?
+                .map_err(classify)?
                 .map(|h| h.number())
                 .unwrap_or(at.block_number());
             Ok(ChainHead {
@@ -892,70 +1405,64 @@ impl Chain for SubxtChain {
 
     async fn subnet(&self, netuid: u16) -> Result<Option<SubnetSnapshot>> {
         self.with(|c| async move {
-            let at = c.api.at_current_block().await.map_err(unreachable)?;
-            let k = (netuid,);
-            let exists = read::<_, bool>(&at, SUBTENSOR, "NetworksAdded", k).await?;
-            if exists != Some(true) {
+            let at = finalized(&c).await?;
+            let md = at.metadata_ref();
+            let n = || vec![Value::u128(u128::from(netuid))];
+            let mut b = Batch::new();
+            let mut add = |entry: &str| b.add(md, SUBTENSOR, entry, n());
+            let exists = add("NetworksAdded")?;
+            let subtoken = add("SubtokenEnabled")?;
+            let first_emission = add("FirstEmissionBlockNumber")?;
+            let owner = add("SubnetOwner")?;
+            let burn = add("Burn")?;
+            let min_burn = add("MinBurn")?;
+            let max_burn = add("MaxBurn")?;
+            let half_life = add("BurnHalfLife")?;
+            let mult = add("BurnIncreaseMult")?;
+            let interval = add("AdjustmentInterval")?;
+            let target = add("TargetRegistrationsPerInterval")?;
+            let per_block = add("MaxRegistrationsPerBlock")?;
+            let last_adjustment = add("LastAdjustmentBlock")?;
+            let this_interval = add("RegistrationsThisInterval")?;
+            let this_block = add("RegistrationsThisBlock")?;
+            let tempo = add("Tempo")?;
+            let max_uids = add("MaxAllowedUids")?;
+            let immunity = add("ImmunityPeriod")?;
+            let allowed = add("NetworkRegistrationAllowed")?;
+            let commit_reveal = add("CommitRevealWeightsEnabled")?;
+            let f = b.fetch(&c, &at).await?;
+            if f.get::<bool>(exists)? != Some(true) {
                 return Ok(None);
             }
-            let u64_of = |e: &'static str| {
-                let at = &at;
-                async move { read::<_, u64>(at, SUBTENSOR, e, k).await }
-            };
-            let u16_of = |e: &'static str| {
-                let at = &at;
-                async move { read::<_, u16>(at, SUBTENSOR, e, k).await }
-            };
-            let bool_of = |e: &'static str| {
-                let at = &at;
-                async move { read::<_, bool>(at, SUBTENSOR, e, k).await }
-            };
-            let started = match bool_of("SubtokenEnabled").await? {
+            let started = match f.get::<bool>(subtoken)? {
                 Some(b) => b,
-                None => match read::<_, Option<u64>>(&at, SUBTENSOR, "FirstEmissionBlockNumber", k)
-                    .await?
-                {
+                None => match f.get::<Option<u64>>(first_emission)? {
                     Some(first) => first.is_some(),
                     // A runtime without start_call: subnets run from creation.
                     None => true,
                 },
             };
-            let owner = read::<_, AccountId32>(&at, SUBTENSOR, "SubnetOwner", k)
-                .await?
-                .map(|a| a.0)
-                .filter(|a| a != &[0u8; 32]);
-            // Registration blocks of the whole subnet in one prefix iteration.
-            let mut registered_at = HashMap::new();
-            if has_storage(at.metadata_ref(), SUBTENSOR, "BlockAtRegistration") {
-                let mut it = at
-                    .storage()
-                    .iter(
-                        dynamic::storage::<(u16, u16), u64>(SUBTENSOR, "BlockAtRegistration"),
-                        (netuid,),
-                    )
-                    .await
-                    .map_err(unreachable)?;
-                while let Some(kv) = it.next().await {
-                    let kv = kv.map_err(unreachable)?;
-                    let uid = kv
-                        .key()
-                        .ok()
-                        .and_then(|k| k.part(1))
-                        .and_then(|p| p.decode_as::<u16>().ok().flatten());
-                    if let (Some(uid), Ok(b)) = (uid, kv.value().decode_as::<u64>()) {
-                        registered_at.insert(uid, b);
-                    }
-                }
-            }
-            let raw: Vec<NeuronInfoLiteRaw> = at
-                .runtime_apis()
-                .call(dynamic::runtime_api_call::<_, Vec<NeuronInfoLiteRaw>>(
-                    "NeuronInfoRuntimeApi",
-                    "get_neurons_lite",
-                    (netuid,),
-                ))
-                .await
-                .map_err(unreachable)?;
+            let price = match f.get::<u16>(half_life)? {
+                Some(h) => PriceModel::Decay {
+                    half_life: h,
+                    increase_mult: f
+                        .get::<Value<()>>(mult)?
+                        .as_ref()
+                        .and_then(u64f64)
+                        .unwrap_or(super::DEFAULT_BURN_INCREASE_MULT),
+                },
+                None => PriceModel::Adjustment {
+                    interval: f.get(interval)?.unwrap_or(100),
+                    target: f.get(target)?.unwrap_or(1),
+                    max_per_block: f.get(per_block)?.unwrap_or(1),
+                    last_adjustment: f.get(last_adjustment)?.unwrap_or(0),
+                    this_interval: f.get(this_interval)?.unwrap_or(0),
+                    this_block: f.get(this_block)?.unwrap_or(0),
+                },
+            };
+            let raw = neurons_at(&at, netuid).await?;
+            let uids: Vec<u16> = raw.iter().map(|n| n.uid).collect();
+            let registered_at = registration_blocks(&c, &at, netuid, &uids).await?;
             let mut neurons: Vec<Neuron> = raw
                 .into_iter()
                 .map(|n| {
@@ -967,19 +1474,21 @@ impl Chain for SubxtChain {
             Ok(Some(SubnetSnapshot {
                 netuid,
                 block: at.block_number(),
-                burn: u64_of("Burn").await?.unwrap_or(0),
-                min_burn: u64_of("MinBurn").await?.unwrap_or(0),
-                max_burn: u64_of("MaxBurn").await?.unwrap_or(u64::MAX),
-                burn_half_life: u16_of("BurnHalfLife").await?.unwrap_or(0),
-                tempo: u16_of("Tempo").await?.unwrap_or(0),
-                max_uids: u16_of("MaxAllowedUids").await?.unwrap_or(0),
-                immunity_period: u16_of("ImmunityPeriod").await?.unwrap_or(0),
-                registration_allowed: bool_of("NetworkRegistrationAllowed").await?.unwrap_or(true),
+                burn: f.get(burn)?.unwrap_or(0),
+                min_burn: f.get(min_burn)?.unwrap_or(0),
+                max_burn: f.get(max_burn)?.unwrap_or(u64::MAX),
+                price,
+                price_guard: price_guard(md),
+                tempo: f.get(tempo)?.unwrap_or(0),
+                max_uids: f.get(max_uids)?.unwrap_or(0),
+                immunity_period: f.get(immunity)?.unwrap_or(0),
+                registration_allowed: f.get(allowed)?.unwrap_or(true),
                 started,
-                owner,
-                commit_reveal: bool_of("CommitRevealWeightsEnabled")
-                    .await?
-                    .unwrap_or(false),
+                owner: f
+                    .get::<AccountId32>(owner)?
+                    .map(|a| a.0)
+                    .filter(|a| a != &[0u8; 32]),
+                commit_reveal: f.get(commit_reveal)?.unwrap_or(false),
                 neurons,
             }))
         })
@@ -988,27 +1497,34 @@ impl Chain for SubxtChain {
 
     async fn account(&self, who: AccountId) -> Result<AccountInfo> {
         self.with(|c| async move {
-            let at = c.api.at_current_block().await.map_err(unreachable)?;
-            let a = read::<_, AccountRaw>(&at, "System", "Account", (AccountId32(who),)).await?;
-            Ok(a.map(|a| AccountInfo {
-                free: u64::try_from(a.data.free).unwrap_or(u64::MAX),
-                nonce: a.nonce,
-            })
-            .unwrap_or_default())
+            let at = best(&c).await?;
+            let md = at.metadata_ref();
+            let mut b = Batch::new();
+            let slot = b.add(md, "System", "Account", vec![account_value(&who)])?;
+            let free = b
+                .fetch(&c, &at)
+                .await?
+                .get::<AccountRaw>(slot)?
+                .map_or(0, |a| u64::try_from(a.data.free).unwrap_or(u64::MAX));
+            let nonce = nonce_at(&at, who).await?;
+            Ok(AccountInfo { free, nonce })
         })
         .await
     }
 
-    async fn is_registration_proxy(&self, real: AccountId, delegate: AccountId) -> Result<bool> {
+    async fn registration_proxy(&self, real: AccountId, delegate: AccountId) -> Result<ProxyCheck> {
         self.with(|c| async move {
-            let at = c.api.at_current_block().await.map_err(unreachable)?;
-            let p =
-                read::<_, (Vec<ProxyDefRaw>, u128)>(&at, "Proxy", "Proxies", (AccountId32(real),))
-                    .await?;
-            Ok(p.is_some_and(|(defs, _)| {
-                defs.iter()
-                    .any(|d| d.delegate.0 == delegate && allows_registration(&d.proxy_type))
-            }))
+            let at = best(&c).await?;
+            let md = at.metadata_ref();
+            let mut b = Batch::new();
+            let slot = b.add(md, "Proxy", "Proxies", vec![account_value(&real)])?;
+            let defs = b
+                .fetch(&c, &at)
+                .await?
+                .get::<(Vec<ProxyDefRaw>, u128)>(slot)?
+                .map(|(d, _)| d)
+                .unwrap_or_default();
+            Ok(check_proxies(&defs, &delegate))
         })
         .await
     }
@@ -1021,24 +1537,13 @@ impl Chain for SubxtChain {
                 .rpc
                 .chain_get_header(None)
                 .await
-                .map_err(unreachable)?
+                .map_err(classify)?
                 .map(|h| h.number())
                 .unwrap_or(0);
             for n in from..=to.min(best) {
-                let at = c.api.at_block(n).await.map_err(unreachable)?;
-                if let Some(idx) = find_in_block(&at, &want).await? {
-                    // Which subnet: decode netuid from the registration's events or call.
-                    let evs = events_of(&at, idx).await?;
-                    let netuid = evs
-                        .iter()
-                        .find(|(p, e, _)| p == SUBTENSOR && e == "NeuronRegistered")
-                        .and_then(|(_, _, v)| field(v, "netuid", 0).and_then(as_u128))
-                        .and_then(|u| u16::try_from(u).ok())
-                        .unwrap_or(0);
-                    return self
-                        .register_outcome(&c, &at, idx, &hash, netuid)
-                        .await
-                        .map(Some);
+                let at = c.api.at_block(n).await.map_err(classify)?;
+                if let Some(found) = find_in_block(&at, &want).await? {
+                    return register_outcome(&at, &found, &hash).await.map(Some);
                 }
             }
             Ok(None)
@@ -1054,7 +1559,7 @@ impl Chain for SubxtChain {
         era_end: Option<u64>,
     ) -> Result<PreparedTx> {
         self.with(|c| async move {
-            let at = c.api.at_current_block().await.map_err(unreachable)?;
+            let at = best(&c).await?;
             let (birth, era_end) = era_birth(era_end.unwrap_or(at.block_number() + ERA_PERIOD - 1));
             let birth_hash = if birth == at.block_number() {
                 at.block_hash()
@@ -1067,11 +1572,20 @@ impl Chain for SubxtChain {
                     })?
                     .block_hash()
             };
-            let spec = register_call(at.metadata_ref(), &call);
+            let md = at.metadata_ref();
+            let spec = register_call(md, &call);
             let s = sign_offline(&at, &spec, signer, nonce, birth, birth_hash)?;
             let hash = hex0x(&s.hash);
             tracing::debug!(call = %format!("{}.{}", spec.pallet, spec.call), nonce, era_end, hash = %hash, "prepared a registration");
-            self.remember(&hash, s.encoded);
+            let client_guard =
+                (price_guard(md) == PriceGuard::Client).then_some((call.netuid, call.limit_rao));
+            self.remember(
+                &hash,
+                Kept {
+                    bytes: s.encoded,
+                    client_guard,
+                },
+            );
             Ok(PreparedTx {
                 signer: signer.public(),
                 nonce,
@@ -1085,24 +1599,32 @@ impl Chain for SubxtChain {
     }
 
     async fn submit(&self, tx: &PreparedTx) -> Result<TxOutcome> {
-        let bytes = self.recall(&tx.hash).ok_or_else(|| {
+        let kept = self.recall(&tx.hash).ok_or_else(|| {
             ChainError::Other(format!(
                 "transaction {} was not prepared by this process; prepare it again",
                 tx.hash
             ))
         })?;
-        let netuid = tx.call.netuid;
         let hash = tx.hash.clone();
         self.with(|c| async move {
-            let (at, idx) = self.submit_bytes(&c, bytes).await?;
-            self.register_outcome(&c, &at, idx, &hash, netuid).await
+            if let Some((netuid, limit)) = kept.client_guard {
+                // The chain will charge the burn at inclusion, whatever it is: look at the best
+                // block once more, the last moment before sending.
+                let at = best(&c).await?;
+                let burn = burn_at(&c, &at, netuid).await?;
+                if burn > limit {
+                    return Err(ChainError::PriceAboveLimit { burn, limit });
+                }
+            }
+            let (at, found) = submit_bytes(&c, kept.bytes).await?;
+            register_outcome(&at, &found, &hash).await
         })
         .await
     }
 
     async fn subnet_owners(&self) -> Result<Vec<(u16, Option<AccountId>)>> {
         self.with(|c| async move {
-            let at = c.api.at_current_block().await.map_err(unreachable)?;
+            let at = finalized(&c).await?;
             let mut out = Vec::new();
             let mut it = at
                 .storage()
@@ -1111,9 +1633,9 @@ impl Chain for SubxtChain {
                     (),
                 )
                 .await
-                .map_err(unreachable)?;
+                .map_err(classify)?;
             while let Some(kv) = it.next().await {
-                let kv = kv.map_err(unreachable)?;
+                let kv = kv.map_err(classify)?;
                 let netuid = kv
                     .key()
                     .ok()
@@ -1135,15 +1657,26 @@ impl Chain for SubxtChain {
         .await
     }
 
-    async fn localnet_call(&self, signer: &Signer, call: LocalnetCall) -> Result<LocalnetOutcome> {
-        let nonce = self.account(signer.public()).await?.nonce;
+    async fn supports(&self, call: &LocalnetCall) -> Result<bool> {
         self.with(|c| async move {
-            let at = c.api.at_current_block().await.map_err(unreachable)?;
-            let spec = localnet_call_spec(&call);
+            let at = best(&c).await?;
+            let md = at.metadata_ref();
+            Ok(localnet_call_spec(md, call).supported_by(md).is_ok())
+        })
+        .await
+    }
+
+    async fn localnet_call(&self, signer: &Signer, call: LocalnetCall) -> Result<LocalnetOutcome> {
+        self.with(|c| async move {
+            let at = best(&c).await?;
+            let md = at.metadata_ref();
+            let spec = localnet_call_spec(md, &call);
+            spec.supported_by(md).map_err(ChainError::Unsupported)?;
+            let nonce = nonce_at(&at, signer.public()).await?;
             let s = sign_offline(&at, &spec, signer, nonce, at.block_number(), at.block_hash())?;
             tracing::info!(call = %format!("{}.{}", spec.pallet, spec.call), signer = %signer.ss58(), "sending a localnet call");
-            let (at, idx) = self.submit_bytes(&c, s.encoded).await?;
-            let evs = events_of(&at, idx).await?;
+            let (at, found) = submit_bytes(&c, s.encoded).await?;
+            let evs = events_of(&at, found.index).await?;
             let sum = summarize_events(at.metadata_ref(), &evs);
             Ok(LocalnetOutcome {
                 block: at.block_number(),
@@ -1154,584 +1687,5 @@ impl Chain for SubxtChain {
             })
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(non_camel_case_types, dead_code)]
-
-    use super::*;
-    use frame_metadata::v15;
-    use parity_scale_codec::{Compact, Encode};
-    use scale_info::{TypeInfo, meta_type};
-    use subxt::OfflineClient;
-    use subxt::config::substrate::SpecVersionForRange;
-    use subxt::utils::{Era, MultiAddress};
-
-    const COLD: &str = "bottom drive obey lake curtain smoke basket hold race lonely fit walk";
-
-    #[derive(TypeInfo)]
-    enum ProxyType {
-        Any,
-        Owner,
-        NonCritical,
-        NonTransfer,
-        Senate,
-        NonFungible,
-        Triumvirate,
-        Governance,
-        Staking,
-        Registration,
-        Transfer,
-    }
-
-    /// SubtensorModule calls of a runtime with `register_limit`.
-    #[derive(TypeInfo)]
-    enum SubtensorCall {
-        #[codec(index = 2)]
-        add_stake {
-            hotkey: AccountId32,
-            netuid: u16,
-            amount_staked: u64,
-        },
-        #[codec(index = 7)]
-        burned_register { netuid: u16, hotkey: AccountId32 },
-        #[codec(index = 59)]
-        register_network { hotkey: AccountId32 },
-        #[codec(index = 92)]
-        start_call { netuid: u16 },
-        #[codec(index = 134)]
-        register_limit {
-            netuid: u16,
-            hotkey: AccountId32,
-            limit_price: u64,
-        },
-    }
-
-    /// An older runtime: no `register_limit`.
-    #[derive(TypeInfo)]
-    enum OldSubtensorCall {
-        #[codec(index = 7)]
-        burned_register { netuid: u16, hotkey: AccountId32 },
-    }
-
-    #[derive(TypeInfo)]
-    enum SubtensorError {
-        #[codec(index = 21)]
-        HotKeyAlreadyRegisteredInSubNet,
-        #[codec(index = 136)]
-        RegistrationPriceLimitExceeded,
-    }
-
-    #[derive(TypeInfo)]
-    enum AdminUtilsCall {
-        #[codec(index = 1)]
-        sudo_set_tempo { netuid: u16, tempo: u16 },
-        #[codec(index = 74)]
-        sudo_set_admin_freeze_window { window: u16 },
-        #[codec(index = 75)]
-        sudo_set_commit_reveal_weights_enabled { netuid: u16, enabled: bool },
-    }
-
-    /// The runtime's call enums around a SubtensorModule call type `$s` (one module per
-    /// runtime flavour: scale-info cannot resolve a recursive generic).
-    macro_rules! runtime {
-        ($m:ident, $s:ty) => {
-            mod $m {
-                #![allow(non_camel_case_types, dead_code)]
-                use super::*;
-
-                #[derive(TypeInfo)]
-                pub enum BalancesCall {
-                    #[codec(index = 3)]
-                    transfer_keep_alive {
-                        dest: MultiAddress<AccountId32, ()>,
-                        #[codec(compact)]
-                        value: u64,
-                    },
-                }
-
-                #[derive(TypeInfo)]
-                pub enum SudoCall {
-                    #[codec(index = 0)]
-                    sudo { call: Box<RuntimeCall> },
-                }
-
-                #[derive(TypeInfo)]
-                pub enum ProxyCall {
-                    #[codec(index = 0)]
-                    proxy {
-                        real: MultiAddress<AccountId32, ()>,
-                        force_proxy_type: Option<ProxyType>,
-                        call: Box<RuntimeCall>,
-                    },
-                }
-
-                #[derive(TypeInfo)]
-                pub enum RuntimeCall {
-                    #[codec(index = 5)]
-                    Balances(BalancesCall),
-                    #[codec(index = 7)]
-                    SubtensorModule($s),
-                    #[codec(index = 12)]
-                    Sudo(SudoCall),
-                    #[codec(index = 16)]
-                    Proxy(ProxyCall),
-                    #[codec(index = 19)]
-                    AdminUtils(AdminUtilsCall),
-                }
-            }
-        };
-    }
-    runtime!(new_runtime, SubtensorCall);
-    runtime!(old_runtime, OldSubtensorCall);
-
-    /// A runtime flavour's types.
-    trait Flavour {
-        type Subtensor: TypeInfo + 'static;
-        type Balances: TypeInfo + 'static;
-        type Sudo: TypeInfo + 'static;
-        type Proxy: TypeInfo + 'static;
-        type Call: TypeInfo + 'static;
-    }
-    struct New;
-    struct Old;
-    impl Flavour for New {
-        type Subtensor = SubtensorCall;
-        type Balances = new_runtime::BalancesCall;
-        type Sudo = new_runtime::SudoCall;
-        type Proxy = new_runtime::ProxyCall;
-        type Call = new_runtime::RuntimeCall;
-    }
-    impl Flavour for Old {
-        type Subtensor = OldSubtensorCall;
-        type Balances = old_runtime::BalancesCall;
-        type Sudo = old_runtime::SudoCall;
-        type Proxy = old_runtime::ProxyCall;
-        type Call = old_runtime::RuntimeCall;
-    }
-
-    #[derive(TypeInfo)]
-    enum RuntimeEvent {}
-    #[derive(TypeInfo)]
-    enum RuntimeError {}
-
-    /// `ChargeTransactionPaymentWrapper(ChargeTransactionPayment(#[compact] tip))`.
-    #[derive(TypeInfo)]
-    struct ChargeTransactionPayment(#[codec(compact)] u64);
-    #[derive(TypeInfo)]
-    struct ChargeTransactionPaymentWrapper(ChargeTransactionPayment);
-
-    fn pallet<C: TypeInfo + 'static>(name: &'static str, index: u8) -> v15::PalletMetadata {
-        v15::PalletMetadata {
-            name,
-            storage: None,
-            calls: Some(v15::PalletCallMetadata {
-                ty: meta_type::<C>(),
-            }),
-            event: None,
-            constants: vec![],
-            error: None,
-            index,
-            docs: vec![],
-        }
-    }
-
-    fn ext(
-        id: &'static str,
-        ty: scale_info::MetaType,
-        add: scale_info::MetaType,
-    ) -> v15::SignedExtensionMetadata {
-        v15::SignedExtensionMetadata {
-            identifier: id,
-            ty,
-            additional_signed: add,
-        }
-    }
-
-    /// Synthetic V15 metadata mirroring subtensor's pallets, calls and extensions.
-    fn metadata<F: Flavour>(wrapper: bool) -> std::sync::Arc<Metadata> {
-        let mut subtensor = pallet::<F::Subtensor>(SUBTENSOR, 7);
-        subtensor.error = Some(v15::PalletErrorMetadata {
-            ty: meta_type::<SubtensorError>(),
-        });
-        let pallets = vec![
-            pallet::<F::Balances>("Balances", 5),
-            subtensor,
-            pallet::<F::Sudo>("Sudo", 12),
-            pallet::<F::Proxy>("Proxy", 16),
-            pallet::<AdminUtilsCall>("AdminUtils", 19),
-        ];
-        let unit = meta_type::<()>;
-        let mut exts = vec![
-            ext("CheckNonZeroSender", unit(), unit()),
-            ext("CheckSpecVersion", unit(), meta_type::<u32>()),
-            ext("CheckTxVersion", unit(), meta_type::<u32>()),
-            ext("CheckGenesis", unit(), meta_type::<H256>()),
-            ext("CheckMortality", meta_type::<Era>(), meta_type::<H256>()),
-            ext("CheckNonce", meta_type::<Compact<u32>>(), unit()),
-            ext("CheckWeight", unit(), unit()),
-        ];
-        if wrapper {
-            exts.push(ext(
-                FEE_WRAPPER,
-                meta_type::<ChargeTransactionPaymentWrapper>(),
-                unit(),
-            ));
-        } else {
-            exts.push(ext(
-                "ChargeTransactionPayment",
-                meta_type::<ChargeTransactionPayment>(),
-                unit(),
-            ));
-        }
-        exts.push(ext("SubtensorTransactionExtension", unit(), unit()));
-        let extrinsic = v15::ExtrinsicMetadata {
-            version: 4,
-            address_ty: meta_type::<MultiAddress<AccountId32, ()>>(),
-            call_ty: meta_type::<F::Call>(),
-            signature_ty: meta_type::<MultiSignature>(),
-            extra_ty: unit(),
-            signed_extensions: exts,
-        };
-        let md = v15::RuntimeMetadataV15::new(
-            pallets,
-            extrinsic,
-            unit(),
-            vec![],
-            v15::OuterEnums {
-                call_enum_ty: meta_type::<F::Call>(),
-                event_enum_ty: meta_type::<RuntimeEvent>(),
-                error_enum_ty: meta_type::<RuntimeError>(),
-            },
-            v15::CustomMetadata {
-                map: Default::default(),
-            },
-        );
-        std::sync::Arc::new(Metadata::try_from(md).unwrap_or_else(|e| panic!("{e}")))
-    }
-
-    fn offline(
-        md: std::sync::Arc<Metadata>,
-    ) -> ClientAtBlock<Cfg, subxt::client::OfflineClientAtBlockImpl<Cfg>> {
-        let cfg = Cfg::builder()
-            .set_genesis_hash(H256([0x11; 32]))
-            .set_metadata_for_spec_versions([(300, md)])
-            .set_spec_version_for_block_ranges([SpecVersionForRange {
-                block_range: 0..u64::MAX,
-                spec_version: 300,
-                transaction_version: 1,
-            }])
-            .build();
-        OfflineClient::new_with_config(cfg)
-            .at_block(40u64)
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn call_bytes(md: std::sync::Arc<Metadata>, spec: &CallSpec) -> Vec<u8> {
-        offline(md)
-            .transactions()
-            .call_data(&spec.payload())
-            .unwrap_or_else(|e| panic!("{}.{}: {e}", spec.pallet, spec.call))
-    }
-
-    fn signer() -> Signer {
-        Signer::coldkey(
-            crate::keys::Hotkey::from_mnemonic(COLD)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .keyfile_json()
-                .as_bytes(),
-            b"",
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    const HK: AccountId = [0xaa; 32];
-    const REAL: AccountId = [0xcc; 32];
-
-    fn reg(real: Option<AccountId>) -> RegisterCall {
-        RegisterCall {
-            netuid: 3,
-            hotkey: HK,
-            limit_rao: 2_000_000_000,
-            real,
-        }
-    }
-
-    fn register_limit_bytes() -> Vec<u8> {
-        let mut b = vec![7, 134];
-        b.extend(3u16.encode());
-        b.extend(HK);
-        b.extend(2_000_000_000u64.encode());
-        b
-    }
-
-    #[test]
-    fn register_limit_encodes_exactly() {
-        let md = metadata::<New>(true);
-        let spec = register_call(&md, &reg(None));
-        assert_eq!((spec.pallet, spec.call), (SUBTENSOR, "register_limit"));
-        assert_eq!(call_bytes(md, &spec), register_limit_bytes());
-    }
-
-    #[test]
-    fn falls_back_to_burned_register_without_register_limit() {
-        let md = metadata::<Old>(true);
-        let spec = register_call(&md, &reg(None));
-        assert_eq!(spec.call, "burned_register");
-        let mut want = vec![7, 7];
-        want.extend(3u16.encode());
-        want.extend(HK);
-        assert_eq!(call_bytes(md, &spec), want);
-    }
-
-    #[test]
-    fn proxy_wraps_the_registration() {
-        let md = metadata::<New>(true);
-        let spec = register_call(&md, &reg(Some(REAL)));
-        assert_eq!((spec.pallet, spec.call), ("Proxy", "proxy"));
-        // Proxy [16, 0], real = MultiAddress::Id, Some(Registration = 9), then the inner call.
-        let mut want = vec![16, 0, 0];
-        want.extend(REAL);
-        want.extend([1, 9]);
-        want.extend(register_limit_bytes());
-        assert_eq!(call_bytes(md, &spec), want);
-        // And for an old runtime, burned_register inside.
-        let md = metadata::<Old>(true);
-        let b = call_bytes(md.clone(), &register_call(&md, &reg(Some(REAL))));
-        assert_eq!(&b[35..39], &[1, 9, 7, 7]);
-    }
-
-    #[test]
-    fn localnet_calls_encode_exactly() {
-        let md = || metadata::<New>(true);
-        let cases: Vec<(LocalnetCall, Vec<u8>)> = vec![
-            (
-                LocalnetCall::SudoSetAdminFreezeWindow(0),
-                vec![12, 0, 19, 74, 0, 0],
-            ),
-            (
-                LocalnetCall::Transfer {
-                    dest: REAL,
-                    rao: 1_000_000_000_000,
-                },
-                [
-                    vec![5, 3, 0],
-                    REAL.to_vec(),
-                    Compact(1_000_000_000_000u64).encode(),
-                ]
-                .concat(),
-            ),
-            (
-                LocalnetCall::RegisterNetwork { hotkey: HK },
-                [vec![7, 59], HK.to_vec()].concat(),
-            ),
-            (LocalnetCall::StartCall { netuid: 3 }, vec![7, 92, 3, 0]),
-            (
-                LocalnetCall::SudoSetHyperparameter {
-                    netuid: 3,
-                    param: Hyperparameter::Tempo(10),
-                },
-                vec![12, 0, 19, 1, 3, 0, 10, 0],
-            ),
-            (
-                LocalnetCall::SudoSetHyperparameter {
-                    netuid: 3,
-                    param: Hyperparameter::CommitReveal(false),
-                },
-                vec![12, 0, 19, 75, 3, 0, 0],
-            ),
-            (
-                LocalnetCall::AddStake {
-                    hotkey: HK,
-                    netuid: 3,
-                    rao: 5,
-                },
-                [vec![7, 2], HK.to_vec(), 3u16.encode(), 5u64.encode()].concat(),
-            ),
-        ];
-        for (call, want) in cases {
-            assert_eq!(
-                call_bytes(md(), &localnet_call_spec(&call)),
-                want,
-                "{call:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn signed_extrinsic_is_deterministic_valid_and_carries_the_fee_wrapper() {
-        let md = metadata::<New>(true);
-        assert!(lists_extension(&md, FEE_WRAPPER));
-        let at = offline(md.clone());
-        let s = signer();
-        let spec = register_call(&md, &reg(Some(REAL)));
-        let birth_hash = H256([0x22; 32]);
-        let (birth, era_end) = era_birth(41);
-        assert_eq!((birth, era_end), (10, 41));
-        let a =
-            sign_offline(&at, &spec, &s, 5, birth, birth_hash).unwrap_or_else(|e| panic!("{e}"));
-        let b =
-            sign_offline(&at, &spec, &s, 5, birth, birth_hash).unwrap_or_else(|e| panic!("{e}"));
-        // Re-preparing the same registration gives the same bytes and hash.
-        assert_eq!(a, b);
-        let c =
-            sign_offline(&at, &spec, &s, 6, birth, birth_hash).unwrap_or_else(|e| panic!("{e}"));
-        assert_ne!(a.hash, c.hash);
-
-        let call = call_bytes(md.clone(), &spec);
-        // Extra: era mortal(32) born at 10 = 0x00a4, nonce Compact(5), wrapper tip Compact(0).
-        let extra = vec![0xa4, 0x00, 0x14, 0x00];
-        let mut body = vec![0x84, 0x00];
-        body.extend(s.public());
-        body.push(0x01);
-        body.extend(a.signature);
-        body.extend(&extra);
-        body.extend(&call);
-        let mut want = Compact(body.len() as u32).encode();
-        want.extend(&body);
-        assert_eq!(a.encoded, want);
-        // The hash is blake2-256 of the bytes.
-        use subxt::config::Hasher;
-        let h = subxt::config::substrate::BlakeTwo256::new(&md).hash(&a.encoded);
-        assert_eq!(h.0, a.hash);
-        // The signature verifies over call ‖ extra ‖ spec ‖ tx version ‖ genesis ‖ era block.
-        let mut payload = call.clone();
-        payload.extend(&extra);
-        payload.extend(300u32.encode());
-        payload.extend(1u32.encode());
-        payload.extend([0x11; 32]);
-        payload.extend([0x22; 32]);
-        let pk = schnorrkel::PublicKey::from_bytes(&s.public()).unwrap_or_else(|e| panic!("{e}"));
-        let sig = schnorrkel::Signature::from_bytes(&a.signature).unwrap_or_else(|e| panic!("{e}"));
-        assert!(pk.verify_simple(b"substrate", &payload, &sig).is_ok());
-    }
-
-    #[test]
-    fn plain_fee_extension_without_the_wrapper() {
-        let md = metadata::<New>(false);
-        assert!(!lists_extension(&md, FEE_WRAPPER));
-        let at = offline(md.clone());
-        let spec = register_call(&md, &reg(None));
-        let a = sign_offline(&at, &spec, &signer(), 0, 0, H256([0; 32]))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(a.encoded.ends_with(&register_limit_bytes()));
-    }
-
-    #[test]
-    fn events_give_uid_netuid_and_error_names() {
-        let md = metadata::<New>(true);
-        let ev = |p: &str, e: &str, v: Value<()>| (p.to_string(), e.to_string(), v);
-        let module_err = |i: u8, e: u8| {
-            Value::unnamed_variant(
-                "Module",
-                [Value::named_composite([
-                    ("index", Value::u128(u128::from(i))),
-                    (
-                        "error",
-                        Value::unnamed_composite([
-                            Value::u128(u128::from(e)),
-                            Value::u128(0),
-                            Value::u128(0),
-                            Value::u128(0),
-                        ]),
-                    ),
-                ])],
-            )
-        };
-        let ok = summarize_events(
-            &md,
-            &[
-                ev(
-                    SUBTENSOR,
-                    "NeuronRegistered",
-                    Value::unnamed_composite([
-                        Value::u128(3),
-                        Value::u128(17),
-                        Value::from_bytes(HK),
-                    ]),
-                ),
-                ev("System", "ExtrinsicSuccess", Value::unnamed_composite([])),
-            ],
-        );
-        assert_eq!(ok.registered_uid, Some(17));
-        assert_eq!(ok.error, None);
-        let failed = summarize_events(
-            &md,
-            &[ev(
-                "System",
-                "ExtrinsicFailed",
-                Value::named_composite([("dispatch_error", module_err(7, 136))]),
-            )],
-        );
-        assert_eq!(
-            failed.error.as_deref(),
-            Some("SubtensorModule.RegistrationPriceLimitExceeded")
-        );
-        // The outer proxy call succeeds; the inner registration failed.
-        let proxied = summarize_events(
-            &md,
-            &[ev(
-                "Proxy",
-                "ProxyExecuted",
-                Value::named_composite([(
-                    "result",
-                    Value::unnamed_variant("Err", [module_err(7, 21)]),
-                )]),
-            )],
-        );
-        assert_eq!(
-            proxied.error.as_deref(),
-            Some("SubtensorModule.HotKeyAlreadyRegisteredInSubNet")
-        );
-        let sudo = summarize_events(
-            &md,
-            &[ev(
-                "Sudo",
-                "Sudid",
-                Value::named_composite([(
-                    "sudo_result",
-                    Value::unnamed_variant("Err", [Value::unnamed_variant("BadOrigin", [])]),
-                )]),
-            )],
-        );
-        assert_eq!(sudo.error.as_deref(), Some("BadOrigin"));
-        let added = summarize_events(
-            &md,
-            &[ev(
-                SUBTENSOR,
-                "NetworkAdded",
-                Value::unnamed_composite([Value::u128(4), Value::u128(1)]),
-            )],
-        );
-        assert_eq!(added.network_added, Some(4));
-    }
-
-    #[test]
-    fn axon_ips_and_ratios() {
-        assert_eq!(axon_ip(0, 4), None);
-        assert_eq!(axon_ip(0x0a00_0001, 4).as_deref(), Some("10.0.0.1"));
-        assert_eq!(axon_ip(1, 6).as_deref(), Some("::1"));
-        assert_eq!(axon_ip(1, 5), None);
-        assert_eq!(ratio(65535), 1.0);
-        assert!(allows_registration(&Value::unnamed_variant(
-            "Registration",
-            []
-        )));
-        assert!(allows_registration(&Value::unnamed_variant("Any", [])));
-        assert!(!allows_registration(&Value::unnamed_variant("Staking", [])));
-    }
-
-    #[tokio::test]
-    async fn no_endpoints_is_an_error_and_dead_ones_are_unreachable() {
-        assert!(SubxtChain::new(vec![" ".into()]).is_err());
-        let c = SubxtChain::new(vec!["ws://127.0.0.1:1".into(), "ws://127.0.0.1:2".into()])
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(c.head().await, Err(ChainError::Unreachable(_))));
-        // Backing off now: fails fast without trying again.
-        assert!(
-            matches!(c.head().await, Err(ChainError::Unreachable(m)) if m.contains("retrying"))
-        );
     }
 }

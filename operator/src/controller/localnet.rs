@@ -102,9 +102,11 @@ pub fn set_step(
     }
 }
 
-/// Whether step `name` is recorded as done.
+/// Whether step `name` is recorded as done (or skipped: the runtime lacks its calls).
 pub fn is_done(steps: &[ScaffoldStep], name: &str) -> bool {
-    steps.iter().any(|s| s.name == name && s.state == "Done")
+    steps
+        .iter()
+        .any(|s| s.name == name && (s.state == "Done" || s.state == "Skipped"))
 }
 
 /// The hyperparameter calls for `spec`, in order: commit-reveal off and rate limits 0 unless
@@ -489,9 +491,12 @@ pub async fn reconcile(
                 },
                 "StartCall" => {
                     if let Some(n) = netuid {
-                        let started = chain.subnet(n).await?.is_some_and(|s| s.started);
-                        if !started {
-                            calls.push((&owner_cold, LocalnetCall::StartCall { netuid: n }));
+                        let call = LocalnetCall::StartCall { netuid: n };
+                        // A runtime without start_call runs subnets from creation: the call
+                        // is planned anyway, and reported as skipped (Unsupported) below.
+                        let supported = chain.supports(&call).await?;
+                        if !supported || !chain.subnet(n).await?.is_some_and(|s| s.started) {
+                            calls.push((&owner_cold, call));
                         }
                     }
                 }
@@ -564,6 +569,8 @@ pub async fn reconcile(
             ));
         }
         let mut last_block = None;
+        let planned_calls = calls.len();
+        let mut skipped: Vec<String> = vec![];
         for (signer, call) in calls {
             let what = format!("{call:?}");
             ctx.metrics.chain_call("localnet_call");
@@ -646,6 +653,7 @@ pub async fn reconcile(
                         ));
                     }
                 },
+                Err(ChainError::Unsupported(what)) => skipped.push(what),
                 Err(e) => {
                     return Ok(report(
                         false,
@@ -655,6 +663,34 @@ pub async fn reconcile(
                     ));
                 }
             }
+        }
+        if !skipped.is_empty() {
+            let why = format!(
+                "the runtime (spec {}) has no {}",
+                head.spec_version,
+                skipped.join(", ")
+            );
+            if skipped.len() == planned_calls {
+                let first = !status
+                    .scaffold
+                    .iter()
+                    .any(|s| s.name == step && s.state == "Skipped");
+                set_step(
+                    &mut status.scaffold,
+                    step,
+                    "Skipped",
+                    Some(head.best),
+                    Some(why.clone()),
+                );
+                if first {
+                    tracing::info!(subnet = %name, step, %why, "localnet scaffold step skipped");
+                }
+                continue;
+            }
+            done_message = Some(match done_message {
+                Some(m) => format!("{m}; skipped: {why}"),
+                None => format!("skipped: {why}"),
+            });
         }
         let before = status.scaffold.iter().find(|s| s.name == step).cloned();
         let block = last_block

@@ -17,7 +17,10 @@ use super::keys::HotkeyRef;
 use super::validate::FleetNumbers;
 use super::{Context, Error, Result};
 use crate::chain::cache::ChainCache;
-use crate::chain::{AccountId, ChainError, PreparedTx, RegisterCall, SubnetSnapshot};
+use crate::chain::{
+    AccountId, ChainError, PreparedTx, PriceGuard, ProxyCheck, ProxyType, RegisterCall,
+    SubnetSnapshot, TxOutcome,
+};
 use crate::crd::common::rao_to_tao;
 use crate::crd::fleet::{
     AxonAddress, FleetSpec, FleetStatus, PlanStatus, ReRegister, RegistrationIntent,
@@ -46,15 +49,8 @@ pub struct RegistrationObservation {
     /// Status was written during the step (an intent): the final status must be written too,
     /// whatever the object in hand says.
     pub wrote_status: bool,
-}
-
-/// Blocks until a price `burn` decays to `limit` with `half_life`: `half_life · log2(burn/limit)`.
-pub fn blocks_until_price(burn: u64, limit: u64, half_life: u16) -> u64 {
-    if burn <= limit || limit == 0 {
-        return 0;
-    }
-    let ratio = burn as f64 / limit as f64;
-    (f64::from(half_life) * ratio.log2()).ceil() as u64
+    /// Who keeps the price limit on this chain (once the subnet was read).
+    pub price_guard: Option<PriceGuard>,
 }
 
 /// Spend in the current window; starts a new window when the old one has passed.
@@ -364,15 +360,7 @@ pub async fn reconcile<K: FleetKind>(
         };
         match outcome {
             Ok(Some(o)) => {
-                record_outcome(
-                    status,
-                    &mut spend,
-                    i,
-                    &o.result,
-                    o.block,
-                    &o.hash,
-                    snapshot.tempo,
-                );
+                record_outcome(status, &mut spend, i, &o, snapshot.tempo);
             }
             Ok(None) if snapshot.block > intent.era_end_block => {
                 // Expired without inclusion: nothing was paid.
@@ -415,7 +403,18 @@ pub async fn reconcile<K: FleetKind>(
                         ss58: ss58.clone(),
                         secret_name: String::new(),
                     });
-                    let call = call_for(s, coldkey, netuid, hk.as_ref(), intent.limit_rao);
+                    // A proxy's call names the type of its definition: look it up again.
+                    let proxy_type = if s.kind == SignerKind::Proxy {
+                        match cache.chain.registration_proxy(coldkey, s.public()).await {
+                            Ok(ProxyCheck::Usable(t)) => Some(t),
+                            _ => None,
+                        }
+                    } else {
+                        Some(ProxyType::Registration)
+                    };
+                    let call = proxy_type.and_then(|t| {
+                        call_for(s, coldkey, netuid, hk.as_ref(), intent.limit_rao, t)
+                    });
                     if let Some(call) = call {
                         let tx = cache
                             .chain
@@ -424,15 +423,7 @@ pub async fn reconcile<K: FleetKind>(
                         if let Ok(tx) = tx {
                             let sent = send(ctx, cache, &tx).await;
                             if let Ok(o) = sent {
-                                record_outcome(
-                                    status,
-                                    &mut spend,
-                                    i,
-                                    &o.result,
-                                    o.block,
-                                    &o.hash,
-                                    snapshot.tempo,
-                                );
+                                record_outcome(status, &mut spend, i, &o, snapshot.tempo);
                             }
                         }
                     }
@@ -447,6 +438,8 @@ pub async fn reconcile<K: FleetKind>(
     }
 
     let mut burn = snapshot.burn;
+    let mut price = snapshot.price.clone();
+    obs.price_guard = Some(snapshot.price_guard);
     let want_register: Vec<u32> = status
         .replica_statuses
         .iter()
@@ -491,9 +484,7 @@ pub async fn reconcile<K: FleetKind>(
         let mut price = burn;
         for _ in &want_register {
             cost = cost.saturating_add(price);
-            price = ((price as f64) * 1.26)
-                .round()
-                .min(snapshot.max_burn as f64) as u64;
+            price = snapshot.price.after_registration(price, snapshot.max_burn);
         }
         status.plan = Some(PlanStatus {
             would_register: want_register.clone(),
@@ -520,19 +511,45 @@ pub async fn reconcile<K: FleetKind>(
                 break;
             }
             if burn > limit {
-                let blocks = blocks_until_price(burn, limit, snapshot.burn_half_life);
+                let Some(blocks) = price.blocks_until(burn, limit, snapshot.block) else {
+                    obs.waiting = Some((
+                        "PriceLimitUnreachable".into(),
+                        format!(
+                            "maxPriceTao {} can never be reached (the price is {} TAO and never falls below MinBurn {} TAO)",
+                            rao_to_tao(limit),
+                            rao_to_tao(burn),
+                            rao_to_tao(snapshot.min_burn)
+                        ),
+                    ));
+                    // Nothing changes this but a new spec (which triggers a reconcile).
+                    obs.requeue = Some(Duration::from_secs(600));
+                    break;
+                };
                 obs.waiting = Some((
                     "PriceAboveLimit".into(),
                     format!(
-                        "the registration price is above maxPriceTao {}; waiting for it to decay",
-                        rao_to_tao(limit)
+                        "the registration price {} TAO is above maxPriceTao {}; {}",
+                        rao_to_tao(burn),
+                        rao_to_tao(limit),
+                        match price {
+                            crate::chain::PriceModel::Decay { .. } =>
+                                format!("waiting about {blocks} blocks for it to decay"),
+                            crate::chain::PriceModel::Adjustment { .. } => format!(
+                                "the runtime re-sets it at the next adjustment interval, in {blocks} blocks"
+                            ),
+                        }
                     ),
                 ));
-                // Look again when the price should be under the limit (at most a minute).
-                let wait = cache
-                    .block_time()
-                    .saturating_mul(u32::try_from(blocks).unwrap_or(u32::MAX));
-                obs.requeue = Some(wait.clamp(Duration::from_secs(1), Duration::from_secs(60)));
+                // Look again when the price may be under the limit (at most a minute).
+                obs.requeue = Some(blocks_wait(cache, blocks));
+                break;
+            }
+            if let Some(why) = price.cap_reached() {
+                obs.waiting = Some(("RegistrationCapReached".into(), why));
+                obs.requeue = Some(blocks_wait(
+                    cache,
+                    price.blocks_to_next_interval(snapshot.block),
+                ));
                 break;
             }
             if let Some((budget, _)) = numbers.budget
@@ -556,22 +573,32 @@ pub async fn reconcile<K: FleetKind>(
                 Some((budget, _)) => limit.min(budget.saturating_sub(spend.spent_rao)),
                 None => limit,
             };
-            let Some(call) = call_for(signer, coldkey, netuid, hotkeys.get(&i), chain_limit) else {
-                break;
-            };
+            let mut proxy_type = ProxyType::Registration;
             if signer.kind == SignerKind::Proxy {
                 ctx.metrics.chain_call("proxy");
                 match cache
                     .chain
-                    .is_registration_proxy(coldkey, signer.public())
+                    .registration_proxy(coldkey, signer.public())
                     .await
                 {
-                    Ok(true) => {}
-                    Ok(false) => {
+                    Ok(ProxyCheck::Usable(t)) => proxy_type = t,
+                    Ok(ProxyCheck::Delayed { proxy_type, delay }) => {
+                        obs.waiting = Some((
+                            "ProxyDelayed".into(),
+                            format!(
+                                "{} is a {} proxy of the coldkey with a delay of {delay} blocks: Proxy.proxy needs an announcement then; add it with delay 0",
+                                signer.ss58(),
+                                proxy_type.as_str()
+                            ),
+                        ));
+                        obs.requeue = Some(Duration::from_secs(60));
+                        break;
+                    }
+                    Ok(ProxyCheck::Missing) => {
                         obs.waiting = Some((
                             "NotAProxy".into(),
                             format!(
-                                "{} is not a Registration proxy of the coldkey",
+                                "{} is not a Registration (or Any) proxy of the coldkey",
                                 signer.ss58()
                             ),
                         ));
@@ -584,6 +611,16 @@ pub async fn reconcile<K: FleetKind>(
                     }
                 }
             }
+            let Some(call) = call_for(
+                signer,
+                coldkey,
+                netuid,
+                hotkeys.get(&i),
+                chain_limit,
+                proxy_type,
+            ) else {
+                break;
+            };
             // One registration at a time per signing account across all fleets: they share
             // its nonce.
             let _turn = ctx.signer_turn(signer.public()).await;
@@ -628,17 +665,10 @@ pub async fn reconcile<K: FleetKind>(
             obs.wrote_status = true;
             match send(ctx, cache, &tx).await {
                 Ok(o) => {
-                    let paid = record_outcome(
-                        status,
-                        &mut spend,
-                        i,
-                        &o.result,
-                        o.block,
-                        &o.hash,
-                        snapshot.tempo,
-                    );
+                    let paid = record_outcome(status, &mut spend, i, &o, snapshot.tempo);
                     if let Some(p) = paid {
-                        burn = ((p as f64) * 1.26).round().min(snapshot.max_burn as f64) as u64;
+                        burn = price.after_registration(p, snapshot.max_burn);
+                        price.registered();
                         ctx.publish(
                             obj,
                             EventType::Normal,
@@ -656,6 +686,22 @@ pub async fn reconcile<K: FleetKind>(
                         obs.requeue = Some(Duration::from_secs(5));
                         break;
                     }
+                }
+                Err(ChainError::PriceAboveLimit { burn: now, limit }) => {
+                    // The client-side guard refused before anything was sent: drop the intent.
+                    if let Some(r) = status.replica_statuses.iter_mut().find(|r| r.index == i) {
+                        r.pending_registration = None;
+                    }
+                    obs.waiting = Some((
+                        "PriceAboveLimit".into(),
+                        format!(
+                            "the price at the best block, {} TAO, is above the limit {} TAO (client-side guard): not sent",
+                            rao_to_tao(now),
+                            rao_to_tao(limit)
+                        ),
+                    ));
+                    obs.requeue = Some(blocks_wait(cache, 1));
+                    break;
                 }
                 Err(e) => {
                     // Not sent, or the answer was lost: the intent stays and is resolved from
@@ -688,6 +734,7 @@ fn call_for(
     netuid: u16,
     hotkey: Option<&HotkeyRef>,
     limit: u64,
+    proxy_type: ProxyType,
 ) -> Option<RegisterCall> {
     let hotkey = ss58_decode(&hotkey?.ss58).ok()?;
     Some(RegisterCall {
@@ -695,7 +742,16 @@ fn call_for(
         hotkey,
         limit_rao: limit,
         real: (signer.kind == SignerKind::Proxy).then_some(coldkey),
+        proxy_type,
     })
+}
+
+/// How long `blocks` blocks take, clamped to 1 s – 60 s (a requeue).
+fn blocks_wait(cache: &ChainCache, blocks: u64) -> Duration {
+    cache
+        .block_time()
+        .saturating_mul(u32::try_from(blocks).unwrap_or(u32::MAX))
+        .clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
 async fn send(
@@ -726,11 +782,10 @@ fn record_outcome(
     status: &mut FleetStatus,
     spend: &mut SpendStatus,
     i: u32,
-    result: &std::result::Result<(u16, u64), String>,
-    block: u64,
-    hash: &str,
+    outcome: &TxOutcome,
     tempo: u16,
 ) -> Option<u64> {
+    let (result, block, hash) = (&outcome.result, outcome.block, outcome.hash.as_str());
     let r = status.replica_statuses.iter_mut().find(|r| r.index == i)?;
     r.pending_registration = None;
     r.retry_at_block = match result {
@@ -748,6 +803,7 @@ fn record_outcome(
                 price_rao: *paid,
                 price_tao: rao_to_tao(*paid),
                 tx_hash: Some(hash.to_string()),
+                fee_rao: Some(outcome.fee),
             });
             spend.spent_rao = spend.spent_rao.saturating_add(*paid);
             spend.total_spent_rao = spend.total_spent_rao.saturating_add(*paid);
@@ -770,11 +826,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn price_wait_follows_the_half_life() {
-        assert_eq!(blocks_until_price(100, 100, 360), 0);
-        assert_eq!(blocks_until_price(200, 100, 360), 360);
-        assert_eq!(blocks_until_price(400, 100, 360), 720);
-        assert_eq!(blocks_until_price(50, 100, 360), 0);
+    fn price_wait_follows_the_runtime_price_model() {
+        use crate::chain::PriceModel;
+        let decay = PriceModel::decay(360);
+        assert_eq!(decay.blocks_until(100, 100, 0), Some(0));
+        assert_eq!(decay.blocks_until(200, 100, 0), Some(360));
+        assert_eq!(decay.blocks_until(400, 100, 0), Some(720));
+        assert_eq!(decay.blocks_until(50, 100, 0), Some(0));
+        // A zero limit is never reached: no 1-second loop waiting for it.
+        assert_eq!(decay.blocks_until(50, 0, 0), None);
+        // A half-life of 0 must not mean "now".
+        assert!(PriceModel::decay(0).blocks_until(200, 100, 0) >= Some(1));
+        // Older runtimes re-set the price once per interval: wait for the next one.
+        let adj = PriceModel::Adjustment {
+            interval: 100,
+            target: 1,
+            max_per_block: 1,
+            last_adjustment: 300,
+            this_interval: 0,
+            this_block: 0,
+        };
+        assert_eq!(adj.blocks_until(200, 100, 340), Some(60));
+        assert_eq!(adj.blocks_until(200, 100, 400), Some(1));
+        // Its price does not rise per registration; the decay model's does, by its multiplier.
+        assert_eq!(adj.after_registration(1000, u64::MAX), 1000);
+        assert_eq!(decay.after_registration(1000, u64::MAX), 1260);
+        let steep = PriceModel::Decay {
+            half_life: 360,
+            increase_mult: 2.0,
+        };
+        assert_eq!(steep.after_registration(1000, 1500), 1500);
+        // The count caps of older runtimes.
+        assert_eq!(adj.cap_reached(), None);
+        let mut full = adj.clone();
+        for _ in 0..3 {
+            full.registered();
+        }
+        assert!(full.cap_reached().is_some_and(|m| m.contains("3 × Target")));
+        let block_full = PriceModel::Adjustment {
+            interval: 100,
+            target: 1,
+            max_per_block: 1,
+            last_adjustment: 300,
+            this_interval: 0,
+            this_block: 1,
+        };
+        assert!(block_full.cap_reached().is_some());
+        // Our own registration lands in a later block: only the interval count grows.
+        let mut next = block_full.clone();
+        next.registered();
+        assert_eq!(next.cap_reached(), None);
     }
 
     #[test]
@@ -799,6 +900,7 @@ mod tests {
                     price_rao: 1,
                     price_tao: "0.000000001".into(),
                     tx_hash: None,
+                    fee_rao: None,
                 }),
                 ..Default::default()
             }],
@@ -835,6 +937,7 @@ mod tests {
                         price_rao: 1,
                         price_tao: "0.000000001".into(),
                         tx_hash: None,
+                        fee_rao: None,
                     }),
                     ..Default::default()
                 },
@@ -912,15 +1015,21 @@ mod tests {
             ..Default::default()
         };
         let mut spend = SpendStatus::default();
+        let outcome = |result, block| TxOutcome {
+            block,
+            hash: "0x1".into(),
+            result,
+            fee: 7,
+        };
         let e = Err("SubtensorModule.NonAssociatedColdKey".to_string());
         assert_eq!(
-            record_outcome(&mut status, &mut spend, 0, &e, 100, "0x1", 10),
+            record_outcome(&mut status, &mut spend, 0, &outcome(e, 100), 10),
             None
         );
         assert_eq!(status.replica_statuses[0].retry_at_block, Some(700));
         let ok = Ok((3, 5));
         assert_eq!(
-            record_outcome(&mut status, &mut spend, 0, &ok, 800, "0x2", 10),
+            record_outcome(&mut status, &mut spend, 0, &outcome(ok, 800), 10),
             Some(5)
         );
         assert_eq!(status.replica_statuses[0].retry_at_block, None);

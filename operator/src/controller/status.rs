@@ -260,6 +260,15 @@ pub fn fleet(
             generation,
             now,
         );
+        if let Some(g) = r.price_guard {
+            status.price_guard = Some(g.as_str().to_string());
+            set_condition(
+                &mut status.conditions,
+                price_guard_condition(g),
+                generation,
+                now,
+            );
+        }
         set_condition(
             &mut status.conditions,
             NewCondition {
@@ -327,6 +336,24 @@ pub fn fleet(
     status
 }
 
+/// The `PriceGuard` condition: who keeps registrations under `maxPriceTao`.
+pub fn price_guard_condition(g: crate::chain::PriceGuard) -> NewCondition<'static> {
+    match g {
+        crate::chain::PriceGuard::Chain => NewCondition {
+            type_: types::PRICE_GUARD,
+            status: true,
+            reason: "Chain",
+            message: "the chain enforces maxPriceTao: register_limit fails above it and burns nothing".to_string(),
+        },
+        crate::chain::PriceGuard::Client => NewCondition {
+            type_: types::PRICE_GUARD,
+            status: false,
+            reason: "Client",
+            message: "this runtime has no register_limit: burned_register charges the burn at inclusion, whatever it is then; the operator re-reads it at the best block just before sending, but a registration by someone else in between can still raise it (see docs/concepts.md, Price guard)".to_string(),
+        },
+    }
+}
+
 /// The condition reason for a registration state (a fixed set, so reasons stay machine-readable).
 fn registration_reason(reason: &str) -> &'static str {
     match reason {
@@ -338,6 +365,9 @@ fn registration_reason(reason: &str) -> &'static str {
         "PriceAboveLimit" => "PriceAboveLimit",
         "BudgetExhausted" => "BudgetExhausted",
         "NotAProxy" => "NotAProxy",
+        "ProxyDelayed" => "ProxyDelayed",
+        "PriceLimitUnreachable" => "PriceLimitUnreachable",
+        "RegistrationCapReached" => "RegistrationCapReached",
         "InsufficientBalance" => "InsufficientBalance",
         "RegistrationFailed" => "RegistrationFailed",
         "SubmitFailed" => "SubmitFailed",

@@ -20,6 +20,9 @@ pub mod types {
     pub const BUDGET_EXHAUSTED: &str = "BudgetExhausted";
     /// A replica lost its UID.
     pub const DEREGISTERED: &str = "Deregistered";
+    /// Who keeps registrations under `maxPriceTao`: True when the chain does
+    /// (`register_limit`), False when only the operator's check before sending does.
+    pub const PRICE_GUARD: &str = "PriceGuard";
     /// A localnet Subnet's scaffold is complete (subnet created, started, configured, funded).
     pub const SCAFFOLDED: &str = "Scaffolded";
 }

@@ -567,6 +567,12 @@ pub struct FleetStatus {
     /// Dry-run plan: what would be registered and what it would cost now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
+    /// Who keeps registrations under `maxPriceTao` on this chain's runtime: `Chain`
+    /// (`register_limit` fails above the limit and burns nothing) or `Client` (the runtime has
+    /// only `burned_register`, which charges the burn at inclusion; the operator re-reads the
+    /// price at the best block just before sending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_guard: Option<String>,
     /// Per-replica state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replica_statuses: Vec<ReplicaStatus>,
@@ -731,6 +737,9 @@ pub struct RegistrationRecord {
     /// Extrinsic hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx_hash: Option<String>,
+    /// Transaction fee the chain charged, in rao (from its `TransactionFeePaid` event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_rao: Option<u64>,
 }
 
 /// A registration about to be sent or in flight.
