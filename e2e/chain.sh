@@ -133,10 +133,13 @@ SYSTEM_ACCOUNT = "0x26aa394eea5630e07c48ae0c9558cef7b99d880ec681799c0cf30e888637
 keys = {a: pubkey(a) for a in [sudo] + accounts}
 
 head0 = int(rpc("chain_getHeader", [])["number"], 16)
-# Like a localnet (pow-faucet builds): no network-registration rate limit. 1 block, not 0:
-# chopsticks drops a 0 and the runtime's default (7200 blocks) applies again.
+# Like a localnet (pow-faucet builds): no network-registration rate limit (1 block, not 0:
+# chopsticks drops a 0 and the runtime's default, 7200 blocks, applies again), the lock cost back
+# to its minimum a block after each subnet (it doubles per subnet otherwise), and room for many
+# subnets (spec 218 allows 12, then prunes one — another test's — to make room).
 change = {"Sudo": {"Key": sudo},
-          "SubtensorModule": {"NetworkRateLimit": 1},
+          "SubtensorModule": {"NetworkRateLimit": 1, "NetworkLockReductionInterval": 1,
+                              "SubnetLimit": 1024},
           "System": {"Account": [[[a], {"providers": 1, "data": {"free": amount}}] for a in accounts]}}
 h = rpc("dev_setStorage", [change])
 if not (isinstance(h, str) and re.fullmatch(r"0x[0-9a-f]{64}", h)):

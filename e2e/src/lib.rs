@@ -6,6 +6,8 @@
 //! cluster it did not start. Without it, cluster tests skip loudly; with `E2E_REQUIRED=1`
 //! (set by `make test` and CI) they fail instead.
 
+pub mod realchain;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -455,6 +457,17 @@ impl SimChainProcess {
         )?)
     }
 
+    /// Every transaction the chain received with a valid signature, in order, as JSON:
+    /// `[{block, hash, signer, nonce, call, hotkey, included, error}]` (accounts in hex;
+    /// `included: false` for one refused before inclusion: stale or future nonce, ended era).
+    pub async fn txs(&self) -> Result<Vec<serde_json::Value>> {
+        let (_, text) = http_get(&self.addr, "/admin/txs").await?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(serde_json::from_value(
+            v.get("Ok").cloned().unwrap_or_default(),
+        )?)
+    }
+
     /// Starts the chain again from genesis with a new genesis hash (a localnet pod restart).
     pub async fn reset(&self) -> Result<()> {
         self.admin("/admin/reset", serde_json::json!({}))
@@ -648,11 +661,17 @@ pub fn dev_accounts_storage() -> serde_json::Value {
             |a| serde_json::json!([[a], {"providers": 1, "data": {"free": DEV_FUNDS.to_string()}}]),
         )
         .collect();
-    // Like a localnet (pow-faucet builds): no network-registration rate limit. 1 block, not 0:
-    // chopsticks drops a 0 and the runtime's default (7200 blocks) applies again.
+    // Like a localnet (pow-faucet builds): no network-registration rate limit (1 block, not 0:
+    // chopsticks drops a 0 and the runtime's default, 7200 blocks, applies again), the lock cost
+    // back to its minimum a block after each subnet (it doubles per subnet otherwise), and room
+    // for many subnets (spec 218 allows 12, then prunes one — another test's — to make room).
     serde_json::json!({
         "Sudo": {"Key": ALICE},
-        "SubtensorModule": {"NetworkRateLimit": 1},
+        "SubtensorModule": {
+            "NetworkRateLimit": 1,
+            "NetworkLockReductionInterval": 1,
+            "SubnetLimit": 1024,
+        },
         "System": {"Account": accounts},
     })
 }

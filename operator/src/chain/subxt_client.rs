@@ -715,8 +715,14 @@ pub fn as_u128<C>(v: &Value<C>) -> Option<u128> {
     }
 }
 
-/// A 32-byte account (a composite of 32 bytes, possibly wrapped).
+/// A 32-byte account (a composite of 32 bytes, possibly wrapped, or `MultiAddress::Id` of one).
 pub fn as_account<C>(v: &Value<C>) -> Option<AccountId> {
+    if let ValueDef::Variant(x) = &v.value {
+        return match x.values.len() {
+            1 => x.values.values().next().and_then(as_account),
+            _ => None,
+        };
+    }
     fn collect<C>(v: &Value<C>, out: &mut Vec<u8>) -> bool {
         match &v.value {
             ValueDef::Primitive(p) => match p.as_u128().and_then(|b| u8::try_from(b).ok()) {

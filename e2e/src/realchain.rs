@@ -1,0 +1,191 @@
+//! Helpers for tests on a real subtensor runtime (chopsticks, [`crate::shared_chain_ws`]): a
+//! subnet of the test's own, funded accounts, a proxy added on chain, and the chain's own record
+//! of registrations (its `NeuronRegistered` events), read independently of the operator.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use scale_value::{Composite, Value};
+use subnet_operator::chain::subxt_client::{CallSpec, Cfg, SubxtChain, as_account, as_u128};
+use subnet_operator::chain::{AccountId, Chain, LocalnetCall};
+use subnet_operator::keys::Hotkey;
+use subnet_operator::keys::signer::Signer;
+use subxt::backend::LegacyBackend;
+use subxt::OnlineClient;
+
+/// One TAO in rao.
+pub const TAO: u64 = 1_000_000_000;
+
+/// Alice signs every setup transfer; tests of one binary run in parallel and share her nonce.
+static ALICE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A subxt client over the legacy RPC methods (what chopsticks and every node serve).
+pub async fn online(ws: &str) -> Result<OnlineClient<Cfg>> {
+    let rpc = subxt::rpcs::RpcClient::from_insecure_url(ws).await?;
+    let backend = LegacyBackend::<Cfg>::builder().build(rpc);
+    Ok(OnlineClient::<Cfg>::from_backend_with_config(Cfg::new(), Arc::new(backend)).await?)
+}
+
+/// Sends `call` signed by `signer` (nonce at the best block) and waits for its success.
+async fn send(chain: &SubxtChain, signer: &Signer, call: LocalnetCall) -> Result<Option<u16>> {
+    let o = chain
+        .localnet_call(signer, call.clone())
+        .await
+        .with_context(|| format!("{call:?}"))?;
+    o.result
+        .map_err(|e| anyhow::anyhow!("{call:?} failed on chain: {e}"))
+}
+
+/// Moves `rao` from //Alice to `dest`.
+pub async fn fund(chain: &SubxtChain, dest: AccountId, rao: u64) -> Result<()> {
+    let _turn = ALICE_TURN.lock().await;
+    let alice = Signer::dev("Alice")?;
+    send(chain, &alice, LocalnetCall::Transfer { dest, rao }).await?;
+    Ok(())
+}
+
+/// A subnet of the test's own on the shared chain: a fresh owner (funded by //Alice) registers
+/// it, and the runtime's registration count caps (spec 218: `MaxRegistrationsPerBlock`,
+/// `3 · TargetRegistrationsPerInterval`) are lifted with `dev_setStorage` so a test can register
+/// many hotkeys. Returns the netuid.
+pub async fn own_subnet(chain: &SubxtChain, http: &str) -> Result<u16> {
+    let owner = Signer::owned(Hotkey::generate()?);
+    let owner_hot = Hotkey::generate()?;
+    fund(chain, owner.public(), 1_100 * TAO).await?;
+    let netuid = {
+        // register_network locks a cost every registration doubles: one at a time.
+        let _turn = ALICE_TURN.lock().await;
+        send(
+            chain,
+            &owner,
+            LocalnetCall::RegisterNetwork {
+                hotkey: owner_hot.public(),
+            },
+        )
+        .await?
+        .context("register_network gave no NetworkAdded")?
+    };
+    set_subnet_storage(
+        http,
+        netuid,
+        &[
+            ("TargetRegistrationsPerInterval", 1000),
+            ("MaxRegistrationsPerBlock", 1000),
+        ],
+    )
+    .await?;
+    Ok(netuid)
+}
+
+/// Sets `SubtensorModule` maps keyed by netuid (`dev_setStorage`), e.g. `MaxAllowedUids`.
+pub async fn set_subnet_storage(http: &str, netuid: u16, items: &[(&str, u64)]) -> Result<()> {
+    let mut m = serde_json::Map::new();
+    for (name, v) in items {
+        m.insert(
+            (*name).to_string(),
+            serde_json::json!([[[netuid], v.to_string()]]),
+        );
+    }
+    crate::chain_rpc(
+        http,
+        "dev_setStorage",
+        serde_json::json!([{ "SubtensorModule": m }]),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `Proxy.add_proxy(delegate, proxy_type, delay)` signed by `real` (the coldkey): the on-chain
+/// setup of a Registration proxy (docs/security.md).
+pub async fn add_proxy(
+    chain: &SubxtChain,
+    ws: &str,
+    real: &Signer,
+    delegate: AccountId,
+    proxy_type: &str,
+    delay: u32,
+) -> Result<()> {
+    let api = online(ws).await?;
+    let at = api.at_current_block().await?;
+    let nonce = chain.account(real.public()).await?.nonce;
+    let spec = CallSpec {
+        pallet: "Proxy",
+        call: "add_proxy",
+        args: vec![
+            Value::unnamed_variant("Id", [Value::from_bytes(delegate)]),
+            Value::unnamed_variant(proxy_type.to_string(), []),
+            Value::u128(u128::from(delay)),
+        ],
+    };
+    let signed = subnet_operator::chain::subxt_client::sign_offline(
+        &at,
+        &spec,
+        real,
+        nonce,
+        at.block_number(),
+        at.block_hash(),
+    )?;
+    let tx = at.transactions().from_bytes(signed.encoded);
+    let events = tx
+        .submit_and_watch()
+        .await?
+        .wait_for_finalized_success()
+        .await?;
+    let added = events
+        .iter()
+        .filter_map(|e| e.ok())
+        .any(|e| e.pallet_name() == "Proxy" && e.event_name() == "ProxyAdded");
+    if !added {
+        bail!("Proxy.add_proxy succeeded without ProxyAdded");
+    }
+    Ok(())
+}
+
+/// A registration the chain recorded: `SubtensorModule.NeuronRegistered(netuid, uid, hotkey)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    /// Block.
+    pub block: u64,
+    /// Uid.
+    pub uid: u16,
+    /// Hotkey.
+    pub hotkey: AccountId,
+}
+
+/// Every `NeuronRegistered` on `netuid` in blocks `from..=to`, read from the chain's events.
+pub async fn registrations(ws: &str, netuid: u16, from: u64, to: u64) -> Result<Vec<Registered>> {
+    let api = online(ws).await?;
+    let mut out = Vec::new();
+    for n in from..=to {
+        let at = api.at_block(n).await?;
+        let events = at.events().fetch().await?;
+        for ev in events.iter() {
+            let ev = ev?;
+            if ev.pallet_name() != "SubtensorModule" || ev.event_name() != "NeuronRegistered" {
+                continue;
+            }
+            let f: Composite<()> = ev.decode_fields_unchecked_as()?;
+            let v: Vec<&Value<()>> = f.values().collect();
+            let (Some(net), Some(uid), Some(hotkey)) = (
+                v.first().and_then(|x| as_u128(x)),
+                v.get(1).and_then(|x| as_u128(x)),
+                v.get(2).and_then(|x| as_account(x)),
+            ) else {
+                bail!("NeuronRegistered of an unexpected shape at block {n}: {f:?}");
+            };
+            if net == u128::from(netuid) {
+                out.push(Registered {
+                    block: n,
+                    uid: u16::try_from(uid)?,
+                    hotkey,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The best block number.
+pub async fn best(chain: &SubxtChain) -> Result<u64> {
+    Ok(chain.head().await?.best)
+}
