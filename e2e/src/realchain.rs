@@ -10,8 +10,8 @@ use subnet_operator::chain::subxt_client::{CallSpec, Cfg, SubxtChain, as_account
 use subnet_operator::chain::{AccountId, Chain, LocalnetCall};
 use subnet_operator::keys::Hotkey;
 use subnet_operator::keys::signer::Signer;
-use subxt::backend::LegacyBackend;
 use subxt::OnlineClient;
+use subxt::backend::LegacyBackend;
 
 /// One TAO in rao.
 pub const TAO: u64 = 1_000_000_000;

@@ -179,7 +179,10 @@ async fn five_replicas_register_on_the_real_runtime_and_sigkills_never_pay_twice
     })
     .await
     .with_context(|| format!("operator log:\n{}", op.log_text()))?;
-    eprintln!("5 replicas registered on the real runtime in {:?}", t0.elapsed());
+    eprintln!(
+        "5 replicas registered on the real runtime in {:?}",
+        t0.elapsed()
+    );
 
     // The chain charged exactly the burns and fees its events report, and spend is the burns.
     let (_, spend, burns, fees, _) = status(&miners).await?;
@@ -233,7 +236,10 @@ async fn five_replicas_register_on_the_real_runtime_and_sigkills_never_pay_twice
     assert_eq!(mine.len(), 10);
     for hk in &mine {
         let n = events.iter().filter(|e| &e.hotkey == hk).count();
-        assert_eq!(n, 1, "NeuronRegistered for one hotkey {n} times: {events:?}");
+        assert_eq!(
+            n, 1,
+            "NeuronRegistered for one hotkey {n} times: {events:?}"
+        );
     }
     assert_eq!(events.len(), 10, "registrations on our subnet: {events:?}");
     // Never paid twice: the coldkey lost exactly the burns status counted (each once, across
@@ -311,8 +317,10 @@ async fn a_delayed_proxy_is_reported_and_nothing_is_sent() -> Result<()> {
         )
         .await?;
     wait_until(Duration::from_secs(120), || async {
-        Ok(condition(&miners, "Registered").await?
-            == Some(("False".into(), "ProxyDelayed".into())))
+        Ok(
+            condition(&miners, "Registered").await?
+                == Some(("False".into(), "ProxyDelayed".into())),
+        )
     })
     .await?;
     // Proxy.proxy would fail with Unannounced and cost a fee: nothing was sent.

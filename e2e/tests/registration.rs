@@ -19,8 +19,13 @@ struct World {
     coldkey: Hotkey,
 }
 
+/// How many blocks the simulated chain's finalized block trails its best one (GRANDPA's lag on
+/// a real node): subnet snapshots are read there, nonces and balances at the best block.
+const FINALITY_LAG: u64 = 3;
+
 /// A namespace, a simulated chain whose subnet 1 starts at `burn` TAO with half-life 360
-/// blocks (every transaction lands in a block of its own), a funded coldkey, a Subnet, and the coldkey's public file.
+/// blocks (every transaction lands in a block of its own; the finalized block trails by
+/// [`FINALITY_LAG`]), a funded coldkey, a Subnet, and the coldkey's public file.
 async fn world(prefix: &str, burn: &str, extra_genesis: &str) -> Result<Option<World>> {
     world_with(prefix, burn, Hotkey::generate()?, extra_genesis).await
 }
@@ -54,7 +59,7 @@ async fn world_subnet(
     install_crds(&client).await?;
     let ns = TempNamespace::new(&client, prefix).await?;
     let genesis = format!(
-        "feeRao: 1000\nbalances:\n  - {{account: {}, tao: \"1000\"}}\n{extra_genesis}subnets:\n  - {subnet}\n",
+        "feeRao: 1000\nfinalityLag: {FINALITY_LAG}\nbalances:\n  - {{account: {}, tao: \"1000\"}}\n{extra_genesis}subnets:\n  - {subnet}\n",
         coldkey.ss58()
     );
     let chain = SimChainProcess::start(&genesis).await?;
@@ -201,6 +206,10 @@ async fn twenty_replicas_register_under_the_limit_and_resume_as_the_price_decays
     let (_, spend, prices) = registered(&miners).await?;
     assert_eq!(spend, charged);
     assert_eq!(prices.iter().sum::<u64>(), charged);
+    eprintln!("transactions: {}", tx_summary(&w.chain.txs().await?));
+    // The subnet is read at the finalized block: it shows the last registrations once the
+    // blocks after them come.
+    w.chain.advance(FINALITY_LAG).await?;
     let snap = w.chain.subnet(1).await?;
     assert_eq!(snap["neurons"].as_array().map(Vec::len), Some(20));
     // The operator exports the same per replica and per fleet.
@@ -492,6 +501,9 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
         serde_json::json!({"netuid": 1, "hotkey": newcomer, "coldkey": other_hex}),
     )
     .await?;
+    // The operator reads the subnet at the finalized block: the pruning shows once the blocks
+    // after it come (blocks come only when asked here).
+    w.chain.advance(FINALITY_LAG).await?;
     let pruned_at = Instant::now();
     wait_until(Duration::from_secs(30), || async {
         Ok(condition(&miners, "Deregistered").await? == Some(("True".into(), "UidLost".into())))
@@ -626,6 +638,9 @@ async fn validators_report_permits_and_stale_weights_and_restart_with_backoff() 
     w.chain.advance(10).await?; // an epoch passes: permits are assigned
     post("/admin/weights", hk_v.clone(), 0).await?;
     post("/admin/weights", hk_q.clone(), 0).await?;
+    // Seen at the finalized block: the blocks after them have to come. From here on, the
+    // finalized view goes through the same blocks a chain without lag would have shown.
+    w.chain.advance(FINALITY_LAG).await?;
     wait_until(Duration::from_secs(30), || async {
         Ok(
             cond("v", "Permitted").await? == Some(("True".into(), "Permitted".into()))
@@ -703,6 +718,178 @@ async fn validators_report_permits_and_stale_weights_and_restart_with_backoff() 
         "quiet has no restart policy"
     );
     assert_eq!(restarts("quiet").await?, 0);
+    Ok(())
+}
+
+/// Counts of a simulated chain's transactions (`/admin/txs`): included and succeeded, included
+/// but failed (by error), refused before inclusion (by error).
+fn tx_summary(txs: &[serde_json::Value]) -> String {
+    let mut ok = 0;
+    let mut failed = std::collections::BTreeMap::<String, usize>::new();
+    let mut refused = std::collections::BTreeMap::<String, usize>::new();
+    for t in txs {
+        let error = t["error"].as_str().map(str::to_string);
+        match (t["included"].as_bool(), error) {
+            (Some(true), None) => ok += 1,
+            (Some(true), Some(e)) => *failed.entry(e).or_default() += 1,
+            (_, e) => *refused.entry(e.unwrap_or_default()).or_default() += 1,
+        }
+    }
+    format!("{ok} included and succeeded; failed: {failed:?}; refused: {refused:?}")
+}
+
+#[tokio::test]
+async fn twenty_registrations_from_one_coldkey_with_finality_lag_reuse_no_nonce() -> Result<()> {
+    // Blocks come only with transactions: the finalized block trails the operator's own last
+    // FINALITY_LAG registrations, so a nonce, a snapshot or an era read at the wrong block is
+    // wrong at every send (and a wait for an era to end never ends).
+    let Some(w) = world("lag", "0.1", "").await? else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let _op = w.operator("op-lag")?;
+    let signer = w.coldkey_signer().await?;
+    // 0.1 · 1.26^19 ≈ 8.1 TAO for the last one: all 20 fit under 10 TAO (about 39 TAO in all,
+    // of the coldkey's 1000).
+    let miners = w
+        .miner(20, &signer, "{mode: Burn, maxPriceTao: \"10\"}")
+        .await?;
+    // Watch status while it works: every intent (its hash) and every reason it gave.
+    let mut hashes = std::collections::BTreeSet::new();
+    let mut reasons = std::collections::BTreeSet::new();
+    let deadline = started + Duration::from_secs(120);
+    loop {
+        let status = miners.get("m").await?.status.unwrap_or_default();
+        for r in &status.replica_statuses {
+            if let Some(p) = &r.pending_registration {
+                hashes.insert(p.tx_hash.clone());
+            }
+            if let Some(h) = r.last_registration.as_ref().and_then(|l| l.tx_hash.clone()) {
+                hashes.insert(h);
+            }
+        }
+        for c in &status.conditions {
+            reasons.insert(format!("{}={}/{}", c.type_, c.status, c.reason));
+        }
+        let done = status.registered_replicas == 20
+            && status.conditions.iter().any(|c| {
+                c.type_ == "Registered" && c.status == "True" && c.reason == "AllRegistered"
+            });
+        if done {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} of 20 registered after {:?}; reasons seen: {reasons:?}; transactions: {}",
+                status.registered_replicas,
+                started.elapsed(),
+                tx_summary(&w.chain.txs().await?)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    let txs = w.chain.txs().await?;
+    eprintln!(
+        "20 registered in {elapsed:?}; transactions: {}",
+        tx_summary(&txs)
+    );
+
+    // One transaction per replica, nonces 0..20 each used once, nothing refused or failed.
+    let cold = hex::encode(w.coldkey.public());
+    assert!(
+        txs.iter().all(|t| t["signer"] == cold.as_str()),
+        "only the coldkey signs: {txs:?}"
+    );
+    let refused: Vec<_> = txs.iter().filter(|t| t["included"] != true).collect();
+    assert!(
+        refused.is_empty(),
+        "transactions refused (a reused or future nonce, an ended era): {refused:?}"
+    );
+    let failed: Vec<_> = txs.iter().filter(|t| !t["error"].is_null()).collect();
+    assert!(failed.is_empty(), "registrations failed: {failed:?}");
+    let mut nonces: Vec<u64> = txs.iter().filter_map(|t| t["nonce"].as_u64()).collect();
+    nonces.sort_unstable();
+    assert_eq!(nonces, (0..20).collect::<Vec<u64>>(), "nonces used");
+    let status = miners.get("m").await?.status.unwrap_or_default();
+    let ours: std::collections::BTreeSet<String> = status
+        .replica_statuses
+        .iter()
+        .filter_map(|r| r.hotkey.as_deref())
+        .map(|h| subnet_operator::keys::ss58_decode(h).map(hex::encode))
+        .collect::<Result<_, _>>()?;
+    let named: std::collections::BTreeSet<String> = txs
+        .iter()
+        .filter_map(|t| t["hotkey"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ours.len(), 20);
+    assert_eq!(named, ours, "every replica registered exactly once");
+    // Every intent the operator wrote was included: none was dropped after its era ended.
+    let included: std::collections::BTreeSet<String> = txs
+        .iter()
+        .filter_map(|t| t["hash"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(hashes, included, "intents written vs transactions included");
+    for bad in ["RegistrationFailed", "SubmitFailed", "UidLost"] {
+        assert!(
+            !reasons.iter().any(|r| r.ends_with(&format!("/{bad}"))),
+            "{bad} seen: {reasons:?}"
+        );
+    }
+    // Paid once per replica, and status says what the chain charged.
+    let burns = w.chain.burns().await?;
+    assert_eq!(burns.len(), 20);
+    assert!(burns.iter().all(|(payer, _)| *payer == cold));
+    let charged: u64 = burns.iter().map(|(_, b)| b).sum();
+    let (n, spend, prices) = registered(&miners).await?;
+    assert_eq!(
+        (n, spend, prices.iter().sum::<u64>()),
+        (20, charged, charged)
+    );
+    // One block per registration: well under one era (ERA_BLOCKS = 32), let alone 20; and the
+    // finalized snapshot still trails the status by the lag.
+    let (_, head) = e2e::http_get(&w.chain.addr, "/chain/head").await?;
+    let head: serde_json::Value = serde_json::from_str(&head)?;
+    assert_eq!(
+        (
+            head["Ok"]["best"].as_u64(),
+            head["Ok"]["finalized"].as_u64()
+        ),
+        (Some(20), Some(20 - FINALITY_LAG)),
+        "{head}"
+    );
+    let neurons = |snap: &serde_json::Value| snap["neurons"].as_array().map(Vec::len);
+    assert_eq!(neurons(&w.chain.subnet(1).await?), Some(17));
+    assert!(
+        elapsed < Duration::from_secs(90),
+        "20 registrations took {elapsed:?}"
+    );
+
+    // Finality catches up: all 20 on chain, and the lagging snapshots never made a replica
+    // look deregistered.
+    w.chain.advance(FINALITY_LAG).await?;
+    assert_eq!(neurons(&w.chain.subnet(1).await?), Some(20));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(registered(&miners).await?.0, 20);
+    assert_ne!(
+        condition(&miners, "Deregistered").await?.map(|(s, _)| s),
+        Some("True".into())
+    );
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), &w.ns);
+    let warnings: Vec<String> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.reason.as_deref(),
+                Some("RegistrationFailed" | "SubmitFailed" | "Deregistered" | "UidLost")
+            )
+        })
+        .map(|e| format!("{:?}: {:?}", e.reason, e.message))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
     Ok(())
 }
 

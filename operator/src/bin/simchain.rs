@@ -23,13 +23,16 @@ struct Args {
     /// Milliseconds per block; 0 produces blocks only when asked (`POST /admin/advance`).
     #[arg(long, env = "SIMCHAIN_BLOCK_MS", default_value_t = 250)]
     block_ms: u64,
+    /// Blocks the finalized block trails the best one; overrides the genesis' `finalityLag`.
+    #[arg(long, env = "SIMCHAIN_FINALITY_LAG")]
+    finality_lag: Option<u64>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     let _ = tracing_subscriber::fmt().with_target(false).try_init();
-    let genesis: Genesis = match std::fs::read_to_string(&args.genesis)
+    let mut genesis: Genesis = match std::fs::read_to_string(&args.genesis)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_yaml::from_str(&t).map_err(|e| e.to_string()))
     {
@@ -39,6 +42,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(lag) = args.finality_lag {
+        genesis.finality_lag = lag;
+    }
+    tracing::info!(
+        finality_lag = genesis.finality_lag,
+        "SIMULATED finality: the finalized block trails the best by {} block(s)",
+        genesis.finality_lag
+    );
     let chain = match MemoryChain::new(&genesis) {
         Ok(c) => Arc::new(c),
         Err(e) => {

@@ -7,9 +7,11 @@
 //! fees and the existential deposit; UID slots, immunity and pruning of the lowest-emission UID;
 //! `Registration` proxies paying from the real account; nonces (one inclusion per nonce, a
 //! re-sent transaction returns its first outcome) and mortal eras; sr25519 signatures; the
-//! error names of CHAIN.md §2.
+//! error names of CHAIN.md §2; and finality (CHAIN.md §7): with a `finalityLag`, the finalized
+//! block trails the best one by that many blocks, subnet reads answer at the finalized block,
+//! while balances, nonces, transaction lookups and submissions work at the best block.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -51,6 +53,12 @@ pub struct Genesis {
     /// one and never started; new subnets get tempo 10 (fast blocks).
     #[serde(default)]
     pub localnet: bool,
+    /// Blocks the finalized block trails the best one (GRANDPA's lag on a real node; 0: every
+    /// block is final at once). Subnet reads ([`Chain::subnet`], [`Chain::subnet_owners`])
+    /// answer at the finalized block; everything else at the best block. What the admin
+    /// calls change between blocks (performance, say) is finalized with the next block.
+    #[serde(default)]
+    pub finality_lag: u64,
 }
 
 impl Genesis {
@@ -201,6 +209,76 @@ pub struct State {
     /// Localnet calls dispatched: (call, block, result), for tests that check a scaffold.
     #[serde(default)]
     localnet_log: Vec<(LocalnetCall, u64, std::result::Result<Option<u16>, String>)>,
+    /// Blocks the finalized block trails the best one.
+    #[serde(default)]
+    finality_lag: u64,
+    /// What a reader at the finalized block sees: the subnets as each of the last
+    /// `finality_lag + 1` blocks left them, oldest first (empty when the lag is 0).
+    #[serde(default)]
+    history: VecDeque<(u64, BTreeMap<u16, SubnetState>)>,
+    /// Every transaction received with a valid signature, included or refused, in order.
+    #[serde(default)]
+    tx_log: Vec<TxRecord>,
+}
+
+impl State {
+    /// The finalized block and the subnets as a reader there sees them: the best state when the
+    /// lag is 0; else the state the block `best - lag` left (genesis while `best < lag`).
+    fn finalized(&self) -> (u64, &BTreeMap<u16, SubnetState>) {
+        if self.finality_lag == 0 {
+            return (self.block, &self.subnets);
+        }
+        let want = self.block.saturating_sub(self.finality_lag);
+        if let Some((b, subnets)) = self.history.iter().find(|(b, _)| *b == want) {
+            return (*b, subnets);
+        }
+        // Not kept (every produced block is, so only a hand-made state): the oldest one kept,
+        // else the best.
+        match self.history.front() {
+            Some((b, subnets)) if *b <= self.block => (*b, subnets),
+            _ => (self.block, &self.subnets),
+        }
+    }
+
+    /// Keeps what block `self.block` left for readers at the finalized block: at most
+    /// `finality_lag + 1` blocks.
+    fn record_block(&mut self) {
+        if self.finality_lag == 0 {
+            self.history.clear();
+            return;
+        }
+        self.history.push_back((self.block, self.subnets.clone()));
+        let cap = usize::try_from(self.finality_lag.saturating_add(1)).unwrap_or(usize::MAX);
+        while self.history.len() > cap {
+            self.history.pop_front();
+        }
+    }
+
+    fn log_tx(&mut self, record: TxRecord) {
+        self.tx_log.push(record);
+    }
+}
+
+/// A transaction the model received with a valid signature (the simulation's `/admin/txs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRecord {
+    /// Block it was included in; for a refused one, the best block when it was refused.
+    pub block: u64,
+    /// Its hash (a localnet call's: the hash of its signing payload).
+    pub hash: String,
+    /// Signer.
+    pub signer: AccountId,
+    /// The nonce it carried.
+    pub nonce: u64,
+    /// The call: `register_limit`, `proxy(register_limit)`, or a localnet call's name.
+    pub call: String,
+    /// The hotkey a registration names.
+    pub hotkey: Option<AccountId>,
+    /// Included in a block (its nonce used, its fee paid). False: refused before inclusion
+    /// (`Stale`, `Future`, `Outdated`, `Payment`), nothing used or paid.
+    pub included: bool,
+    /// The dispatch error of an included one, or why it was refused; `None` when it succeeded.
+    pub error: Option<String>,
 }
 
 /// The in-memory chain.
@@ -226,7 +304,7 @@ impl MemoryChain {
     /// A chain at block 0 from `genesis`.
     pub fn new(genesis: &Genesis) -> Result<Self> {
         Ok(Self {
-            state: Mutex::new(genesis_state(genesis, 0)?),
+            state: Mutex::new(genesis_state(genesis, 0, genesis.finality_lag)?),
             genesis: genesis.clone(),
             resets: std::sync::atomic::AtomicU64::new(0),
         })
@@ -239,8 +317,9 @@ impl MemoryChain {
             .resets
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             .saturating_add(1);
-        let fresh = genesis_state(&self.genesis, n)?;
-        *self.lock() = fresh;
+        // The node restarts with the same finality (an imported chain keeps its own lag).
+        let mut s = self.lock();
+        *s = genesis_state(&self.genesis, n, s.finality_lag)?;
         Ok(())
     }
 
@@ -340,13 +419,23 @@ impl MemoryChain {
         self.lock().burns.clone()
     }
 
+    /// Every transaction received with a valid signature so far, included or refused, in order.
+    pub fn tx_log(&self) -> Vec<TxRecord> {
+        self.lock().tx_log.clone()
+    }
+
+    /// Blocks the finalized block trails the best one.
+    pub fn finality_lag(&self) -> u64 {
+        self.lock().finality_lag
+    }
+
     /// The whole state (for the simulation server's persistence).
     pub fn export(&self) -> State {
         self.lock().clone()
     }
 
-    /// A chain from an exported state.
-    /// A chain from an exported state. (A reset of it starts from an empty genesis.)
+    /// A chain from an exported state, with its finality lag and the finalized blocks it kept.
+    /// (A reset of it starts from an empty genesis, with the same lag.)
     pub fn import(state: State) -> Self {
         Self {
             state: Mutex::new(state),
@@ -360,10 +449,25 @@ impl MemoryChain {
         let mut s = self.lock();
         let payload = localnet_payload(&tx.signer, tx.nonce, &tx.call);
         check_signature(&tx.signer, &payload, &tx.signature)?;
-        charge(&mut s, &tx.signer, tx.nonce)?;
+        let record = |block: u64, included: bool, error: Option<String>| TxRecord {
+            block,
+            hash: payload_hash(&payload),
+            signer: tx.signer,
+            nonce: tx.nonce,
+            call: localnet_call_name(&tx.call),
+            hotkey: None,
+            included,
+            error,
+        };
+        if let Err(e) = charge(&mut s, &tx.signer, tx.nonce) {
+            let block = s.block;
+            s.log_tx(record(block, false, Some(e.to_string())));
+            return Err(e);
+        }
         let result = dispatch_localnet(&mut s, tx.signer, &tx.call);
         produce_block(&mut s);
         let block = s.block;
+        s.log_tx(record(block, true, result.as_ref().err().cloned()));
         s.localnet_log
             .push((tx.call.clone(), block, result.clone()));
         Ok(LocalnetOutcome {
@@ -384,10 +488,30 @@ impl MemoryChain {
             return Err(ChainError::Invalid("BadProof: hash does not match".into()));
         }
         check_signature(&tx.signer, &payload, &tx.signature)?;
-        if s.block > tx.era_end {
-            return Err(ChainError::Invalid("Outdated: the era has ended".into()));
+        let record = |block: u64, included: bool, error: Option<String>| TxRecord {
+            block,
+            hash: tx.hash.clone(),
+            signer: tx.signer,
+            nonce: tx.nonce,
+            call: if tx.call.real.is_some() {
+                "proxy(register_limit)".into()
+            } else {
+                "register_limit".into()
+            },
+            hotkey: Some(tx.call.hotkey),
+            included,
+            error,
+        };
+        let admitted = if s.block > tx.era_end {
+            Err(ChainError::Invalid("Outdated: the era has ended".into()))
+        } else {
+            charge(&mut s, &tx.signer, tx.nonce)
+        };
+        if let Err(e) = admitted {
+            let block = s.block;
+            s.log_tx(record(block, false, Some(e.to_string())));
+            return Err(e);
         }
-        charge(&mut s, &tx.signer, tx.nonce)?;
         let payer = match tx.call.real {
             Some(real) => {
                 // The model's proxies are `Registration` proxies with no delay; the chain
@@ -403,6 +527,8 @@ impl MemoryChain {
                         fee: s.fee,
                     };
                     s.txs.insert(tx.hash.clone(), outcome.clone());
+                    let block = s.block;
+                    s.log_tx(record(block, true, Some("Proxy.NotProxy".into())));
                     return Ok(outcome);
                 }
                 real
@@ -418,14 +544,25 @@ impl MemoryChain {
         );
         // The transaction lands in a new block.
         produce_block(&mut s);
+        let block = s.block;
+        s.log_tx(record(block, true, result.as_ref().err().cloned()));
         let outcome = TxOutcome {
-            block: s.block,
+            block,
             hash: tx.hash.clone(),
             result,
             fee: s.fee,
         };
         s.txs.insert(tx.hash.clone(), outcome.clone());
         Ok(outcome)
+    }
+}
+
+/// A localnet call's name as its JSON form spells it (`transfer`, `registerNetwork`).
+fn localnet_call_name(call: &LocalnetCall) -> String {
+    match serde_json::to_value(call) {
+        Ok(serde_json::Value::Object(m)) => m.keys().next().cloned().unwrap_or_default(),
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 
@@ -462,8 +599,9 @@ fn charge(s: &mut State, signer: &AccountId, nonce: u64) -> Result<()> {
     Ok(())
 }
 
-/// The state at block 0 of `genesis`; `salt` tells resets apart (a new genesis hash).
-fn genesis_state(genesis: &Genesis, salt: u64) -> Result<State> {
+/// The state at block 0 of `genesis`, finalized `finality_lag` blocks behind the best; `salt`
+/// tells resets apart (a new genesis hash).
+fn genesis_state(genesis: &Genesis, salt: u64, finality_lag: u64) -> Result<State> {
     let mut accounts = BTreeMap::new();
     let mut sudo = None;
     let mut subnets = BTreeMap::new();
@@ -535,7 +673,7 @@ fn genesis_state(genesis: &Genesis, salt: u64) -> Result<State> {
         salt,
     ))
     .unwrap_or_default();
-    Ok(State {
+    let mut state = State {
         block: 0,
         genesis_hash: payload_hash(&seed),
         fee: genesis.fee_rao,
@@ -552,7 +690,13 @@ fn genesis_state(genesis: &Genesis, salt: u64) -> Result<State> {
             default_tempo()
         },
         localnet_log: vec![],
-    })
+        finality_lag,
+        history: VecDeque::new(),
+        tx_log: vec![],
+    };
+    // Genesis is the first block a reader at the finalized block sees.
+    state.record_block();
+    Ok(state)
 }
 
 /// A subnet as `register_network` creates it (`init_new_network`): burn 1 TAO, 256 UIDs,
@@ -690,6 +834,8 @@ fn dispatch_localnet(
                     snap.max_uids = v;
                 }
                 Hyperparameter::MaxAllowedValidators(v) => sub.max_allowed_validators = v,
+                // The model's price decays per block, with no count caps: nothing to keep.
+                Hyperparameter::TargetRegistrationsPerInterval(_) => {}
             }
             Ok(None)
         }
@@ -757,6 +903,7 @@ fn produce_block(s: &mut State) {
         }
         snap.block = block;
     }
+    s.record_block();
 }
 
 /// `register_limit` as the runtime dispatches it.
@@ -864,17 +1011,19 @@ impl Chain for MemoryChain {
         let s = self.lock();
         Ok(ChainHead {
             best: s.block,
-            finalized: s.block,
+            finalized: s.finalized().0,
             genesis_hash: s.genesis_hash.clone(),
             spec_version: 0,
         })
     }
 
+    /// At the finalized block.
     async fn subnet(&self, netuid: u16) -> Result<Option<SubnetSnapshot>> {
         let s = self.lock();
-        Ok(s.subnets.get(&netuid).map(|x| {
+        let (block, subnets) = s.finalized();
+        Ok(subnets.get(&netuid).map(|x| {
             let mut snap = x.snapshot.clone();
-            snap.block = s.block;
+            snap.block = block;
             snap
         }))
     }
@@ -919,10 +1068,12 @@ impl Chain for MemoryChain {
         self.apply(tx)
     }
 
+    /// At the finalized block.
     async fn subnet_owners(&self) -> Result<Vec<(u16, Option<AccountId>)>> {
         Ok(self
             .lock()
-            .subnets
+            .finalized()
+            .1
             .iter()
             .map(|(n, s)| (*n, s.snapshot.owner))
             .collect())
@@ -999,6 +1150,7 @@ mod tests {
                 started: true,
             }],
             localnet: false,
+            finality_lag: 0,
         };
         (MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")), c)
     }
@@ -1357,5 +1509,163 @@ mod tests {
         assert_eq!(s.block, 0);
         assert!(!s.subnets.contains_key(&2));
         assert!(s.localnet_log.is_empty());
+    }
+
+    fn lagged(lag: u64) -> (MemoryChain, Signer) {
+        let (c, s) = chain(256);
+        let mut g = c.genesis.clone();
+        g.finality_lag = lag;
+        (MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")), s)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .block_on(f)
+    }
+
+    #[test]
+    fn with_a_finality_lag_subnets_are_read_at_the_finalized_block_and_accounts_at_the_best() {
+        let (c, s) = lagged(3);
+        let head = block_on(c.head()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((head.best, head.finalized), (0, 0), "genesis is final");
+        let before = block_on(c.account(s.public())).unwrap_or_else(|e| panic!("{e}"));
+        let genesis_burn = c.lock().subnets[&1].snapshot.burn;
+        let hk = hotkey();
+        let o = register(&c, &s, hk, u64::MAX);
+        let Ok((uid, paid)) = o.result else {
+            panic!("{o:?}")
+        };
+        // The best block has it: nonce, balance, the transaction.
+        let after = block_on(c.account(s.public())).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(after.nonce, before.nonce + 1);
+        assert_eq!(after.free, before.free - paid - 1_000);
+        assert_eq!(
+            block_on(c.find_tx(&o.hash, 0, o.block)).unwrap_or_else(|e| panic!("{e}")),
+            Some(o.clone())
+        );
+        // The finalized block does not, until three more blocks are produced.
+        for extra in 0..3u64 {
+            let head = block_on(c.head()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(head.best, o.block + extra);
+            assert_eq!(head.finalized, head.best.saturating_sub(3));
+            let snap = block_on(c.subnet(1))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("no subnet 1"));
+            assert_eq!(snap.block, head.finalized);
+            assert!(snap.neuron(&hk).is_none(), "finalized too early at {extra}");
+            assert!(snap.neurons.is_empty());
+            if head.finalized == 0 {
+                assert_eq!(snap.burn, genesis_burn);
+            }
+            c.advance(1);
+        }
+        let head = block_on(c.head()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((head.best, head.finalized), (o.block + 3, o.block));
+        let snap = block_on(c.subnet(1))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no subnet 1"));
+        assert_eq!(snap.block, o.block);
+        assert_eq!(snap.neuron(&hk).map(|n| n.uid), Some(uid));
+        // The burn there is the one the registration block left, not the best one.
+        let best_burn = c.lock().subnets[&1].snapshot.burn;
+        assert!(snap.burn > best_burn, "{} vs {best_burn}", snap.burn);
+        // Memory stays bounded: the lag's blocks and the finalized one.
+        c.advance(100);
+        assert_eq!(c.lock().history.len(), 4);
+        let head = block_on(c.head()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(head.finalized, head.best - 3);
+        // The nonce at the best block is the one to use: a second registration goes in at once.
+        assert!(register(&c, &s, hotkey(), u64::MAX).result.is_ok());
+        let log = c.tx_log();
+        assert_eq!(log.len(), 2);
+        assert!(log.iter().all(|t| t.included && t.error.is_none()));
+        assert_eq!(log.iter().map(|t| t.nonce).collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[test]
+    fn with_a_finality_lag_a_new_subnet_is_listed_once_finalized_and_reset_and_export_keep_the_lag()
+    {
+        let mut g = Genesis::localnet();
+        g.finality_lag = 2;
+        let c = MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}"));
+        let alice = Signer::dev("Alice").unwrap_or_else(|e| panic!("{e}"));
+        let owners = |c: &MemoryChain| {
+            block_on(c.subnet_owners())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>()
+        };
+        let o = call(
+            &c,
+            &alice,
+            LocalnetCall::RegisterNetwork { hotkey: hotkey() },
+        );
+        assert_eq!(o.result, Ok(Some(2)));
+        assert_eq!(owners(&c), vec![1], "not finalized yet");
+        assert!(
+            block_on(c.subnet(2))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_none()
+        );
+        c.advance(2);
+        assert_eq!(owners(&c), vec![1, 2]);
+        // Exported and imported: the same view, the same lag.
+        let copy = MemoryChain::import(c.export());
+        assert_eq!(copy.finality_lag(), 2);
+        assert_eq!(
+            block_on(copy.head()).unwrap_or_else(|e| panic!("{e}")),
+            block_on(c.head()).unwrap_or_else(|e| panic!("{e}"))
+        );
+        assert_eq!(owners(&copy), vec![1, 2]);
+        copy.advance(1);
+        assert_eq!(
+            block_on(copy.head())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .finalized,
+            2
+        );
+        // A reset forgets the kept blocks: genesis again, still lagging.
+        c.reset().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.lock().history.len(), 1);
+        assert_eq!(owners(&c), vec![1]);
+        call(
+            &c,
+            &alice,
+            LocalnetCall::RegisterNetwork { hotkey: hotkey() },
+        );
+        assert_eq!(owners(&c), vec![1]);
+        assert_eq!(c.finality_lag(), 2);
+        // A refused transaction is logged, not included.
+        let stale =
+            crate::chain::sign_localnet(&alice, 0, LocalnetCall::SudoSetAdminFreezeWindow(0));
+        assert!(c.apply_localnet(&stale).is_err());
+        let log = c.tx_log();
+        let last = log.last().unwrap_or_else(|| panic!("empty log"));
+        assert!(!last.included && last.error.as_deref().is_some_and(|e| e.contains("Stale")));
+        assert_eq!(last.call, "sudoSetAdminFreezeWindow");
+    }
+
+    #[test]
+    fn without_a_lag_the_finalized_block_is_the_best() {
+        let (c, s) = chain(256);
+        let hk = hotkey();
+        let o = register(&c, &s, hk, u64::MAX);
+        let head = block_on(c.head()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((head.best, head.finalized), (o.block, o.block));
+        let snap = block_on(c.subnet(1))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no subnet 1"));
+        assert_eq!(snap.block, o.block);
+        assert!(snap.neuron(&hk).is_some());
+        assert!(c.lock().history.is_empty());
+        // An admin change between blocks is seen at once.
+        c.set_performance(1, hk, 7, 0.5);
+        let snap = block_on(c.subnet(1))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no subnet 1"));
+        assert_eq!(snap.neuron(&hk).map(|n| n.emission), Some(7));
     }
 }

@@ -308,7 +308,7 @@ impl PriceModel {
     }
 
     /// Counts one registration made by the operator since the snapshot (the adjustment model's
-    /// interval count; the next one lands in a later block).
+    /// interval and block counts).
     pub fn registered(&mut self) {
         if let Self::Adjustment {
             this_interval,
@@ -317,7 +317,9 @@ impl PriceModel {
         } = self
         {
             *this_interval = this_interval.saturating_add(1);
-            *this_block = 0;
+            // The pool validates the next one against the state of the block that included
+            // this one: the per-block count holds until a new block begins.
+            *this_block = this_block.saturating_add(1);
         }
     }
 
@@ -495,6 +497,9 @@ pub enum Hyperparameter {
     MaxAllowedUids(u16),
     /// `sudo_set_max_allowed_validators` (root only).
     MaxAllowedValidators(u16),
+    /// `sudo_set_target_registrations_per_interval` (root only). Runtimes with the adjustment
+    /// price model (spec 218, 393) allow `3 ·` this many registrations per interval.
+    TargetRegistrationsPerInterval(u16),
 }
 
 /// A call of a localnet scaffold (CHAIN.md §4's bring-up order). `Sudo*` calls are wrapped in

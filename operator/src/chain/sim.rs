@@ -109,6 +109,7 @@ pub fn router(chain: Shared) -> Router {
         .route("/admin/weights", post(set_weights))
         .route("/admin/stake", post(add_stake))
         .route("/admin/burns", get(burns))
+        .route("/admin/txs", get(txs))
         .route("/chain/subnets", get(subnet_owners))
         .route("/chain/localnet", post(localnet))
         .route("/admin/reset", post(reset))
@@ -212,6 +213,44 @@ async fn burns(State(c): State<Shared>) -> ApiResult<Vec<(String, u64)>> {
         .burns()
         .into_iter()
         .map(|(a, b)| (hex::encode(a), b))
+        .collect()))
+}
+
+/// One transaction the chain received with a valid signature, as `/admin/txs` lists them
+/// (accounts in hex).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TxLogEntry {
+    /// Block it was included in (for a refused one: the best block then).
+    pub block: u64,
+    /// Its hash.
+    pub hash: String,
+    /// Signer (hex).
+    pub signer: String,
+    /// The nonce it carried.
+    pub nonce: u64,
+    /// `register_limit`, `proxy(register_limit)` or a localnet call's name.
+    pub call: String,
+    /// The hotkey a registration names (hex).
+    pub hotkey: Option<String>,
+    /// Included (nonce used, fee paid); false: refused before inclusion.
+    pub included: bool,
+    /// The dispatch error, or why it was refused; `None` on success.
+    pub error: Option<String>,
+}
+async fn txs(State(c): State<Shared>) -> ApiResult<Vec<TxLogEntry>> {
+    Json(Ok(c
+        .tx_log()
+        .into_iter()
+        .map(|t| TxLogEntry {
+            block: t.block,
+            hash: t.hash,
+            signer: hex::encode(t.signer),
+            nonce: t.nonce,
+            call: t.call,
+            hotkey: t.hotkey.map(hex::encode),
+            included: t.included,
+            error: t.error,
+        })
         .collect()))
 }
 

@@ -132,6 +132,19 @@ pub fn classify<E: std::error::Error + 'static>(e: E) -> ChainError {
         }
         cur = x.source();
     }
+    // Several of subxt's error types hold the backend's error in a field that `source()` does
+    // not return (`CannotCallApi(BackendError)`, `CannotGetCurrentBlock { reason }`, …): their
+    // debug form still names the transport variants.
+    let debug = format!("{e:?}");
+    let transport = [
+        "ClientError(Client(",
+        "ClientError(DisconnectedWillReconnect(",
+        "Rpc(LimitReached)",
+        "Rpc(SubscriptionDropped)",
+    ];
+    if transport.iter().any(|t| debug.contains(t)) {
+        return ChainError::Unreachable(text);
+    }
     ChainError::Decode(text)
 }
 
@@ -948,13 +961,15 @@ impl CallSpec {
         Value::unnamed_variant(self.pallet, [Value::unnamed_variant(self.call, self.args)])
     }
 
-    /// Whether the runtime of `md` has this call and every call nested in it.
+    /// Whether the runtime of `md` has this call and every call nested in it (an argument that
+    /// is a `RuntimeCall` value: a variant named after a pallet of the runtime).
     pub fn supported_by(&self, md: &Metadata) -> std::result::Result<(), String> {
         if !has_call(md, self.pallet, self.call) {
             return Err(format!("{}.{}", self.pallet, self.call));
         }
         for a in &self.args {
             if let Some((p, c)) = nested_call(a)
+                && md.pallet_by_name(&p).is_some()
                 && !has_call(md, &p, &c)
             {
                 return Err(format!("{p}.{c}"));
@@ -1040,6 +1055,10 @@ fn hyperparameter_call(netuid: u16, p: &Hyperparameter) -> CallSpec {
         }
         Hyperparameter::MaxAllowedValidators(x) => (
             "sudo_set_max_allowed_validators",
+            Value::u128(u128::from(*x)),
+        ),
+        Hyperparameter::TargetRegistrationsPerInterval(x) => (
+            "sudo_set_target_registrations_per_interval",
             Value::u128(u128::from(*x)),
         ),
     };
@@ -1278,15 +1297,29 @@ async fn submit_bytes(c: &Conn, bytes: Vec<u8>) -> Result<(AtBlock, Found)> {
     let tx = at.transactions().from_bytes(bytes);
     let hash = tx.hash().0;
     let mut progress = tx.submit_and_watch().await.map_err(submit_error)?;
-    let wait = async {
+    let from = at.block_number();
+    // The status stream says when the transaction is in a block; where it says nothing useful
+    // (some nodes, chopsticks among them, do not report blocks built on demand, or send updates
+    // the client cannot read) the blocks themselves are searched, whichever answers first.
+    let poll = poll_inclusion(c, &hash, from);
+    tokio::pin!(poll);
+    let stream = async {
         while let Some(status) = progress.next().await {
-            match status.map_err(classify)? {
+            let status = match status.map_err(classify) {
+                Ok(s) => s,
+                Err(ChainError::Decode(e)) => {
+                    tracing::debug!(error = %e, "unreadable transaction status; polling blocks for inclusion");
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            match status {
                 TransactionStatus::InBestBlock(b) | TransactionStatus::InFinalizedBlock(b) => {
                     let at = c.api.at_block(b.block_hash()).await.map_err(classify)?;
                     let found = find_in_block(&at, &hash).await?.ok_or_else(|| {
                         transport("the node reported inclusion, but the block lacks it")
                     })?;
-                    return Ok((at, found));
+                    return Ok(Some((at, found)));
                 }
                 TransactionStatus::Invalid { message } | TransactionStatus::Dropped { message } => {
                     return Err(ChainError::Invalid(message));
@@ -1295,11 +1328,44 @@ async fn submit_bytes(c: &Conn, bytes: Vec<u8>) -> Result<(AtBlock, Found)> {
                 _ => {}
             }
         }
-        Err(transport("the transaction status stream ended"))
+        Ok(None)
+    };
+    let wait = async {
+        tokio::select! {
+            r = &mut poll => r,
+            r = stream => match r {
+                Ok(Some(found)) => Ok(found),
+                Err(e @ ChainError::Invalid(_)) => Err(e),
+                Ok(None) | Err(_) => poll.await,
+            },
+        }
     };
     tokio::time::timeout(INCLUSION_TIMEOUT, wait)
         .await
         .map_err(|_| transport("timed out waiting for inclusion"))?
+}
+
+/// Looks for extrinsic `hash` in the best blocks from `from` on, until it is found (or the
+/// caller's timeout ends the wait).
+async fn poll_inclusion(c: &Conn, hash: &[u8; 32], from: u64) -> Result<(AtBlock, Found)> {
+    let mut next = from;
+    loop {
+        let best = c
+            .rpc
+            .chain_get_header(None)
+            .await
+            .map_err(classify)?
+            .map(|h| h.number())
+            .unwrap_or(next);
+        while next <= best {
+            let at = c.api.at_block(next).await.map_err(classify)?;
+            if let Some(found) = find_in_block(&at, hash).await? {
+                return Ok((at, found));
+            }
+            next += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The next nonce of `who` at block `at` (`AccountNonceApi_account_nonce`, served by every
@@ -1695,3 +1761,7 @@ impl Chain for SubxtChain {
         .await
     }
 }
+
+#[cfg(test)]
+#[path = "subxt_client_tests.rs"]
+mod tests;

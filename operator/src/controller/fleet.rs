@@ -273,7 +273,7 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
             let registered: Vec<(u32, [u8; 32])> = working
                 .replica_statuses
                 .iter()
-                .filter(|r| r.registered)
+                .filter(|r| r.registered && r.self_staked_at_block.is_none())
                 .filter_map(|r| {
                     Some((
                         r.index,
@@ -285,8 +285,8 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
                 .signer_cache_key
                 .as_ref()
                 .and_then(|k| ctx.signers.get(k));
-            if !registered.is_empty()
-                && let Some(problem) = super::localnet::self_stake(
+            if !registered.is_empty() {
+                let (staked, problem) = super::localnet::self_stake(
                     ctx,
                     obj,
                     &cache.chain,
@@ -295,10 +295,16 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
                     &registered,
                     amount,
                 )
-                .await
-            {
-                ctx.publish(obj, EventType::Warning, "SelfStakeFailed", problem)
-                    .await;
+                .await;
+                for (i, block) in staked {
+                    if let Some(r) = working.replica_statuses.iter_mut().find(|r| r.index == i) {
+                        r.self_staked_at_block = Some(block);
+                    }
+                }
+                if let Some(problem) = problem {
+                    ctx.publish(obj, EventType::Warning, "SelfStakeFailed", problem)
+                        .await;
+                }
             }
         }
         if let (Some(policy), Some(cache), Some(netuid)) =

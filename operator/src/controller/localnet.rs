@@ -48,6 +48,8 @@ pub const STEPS: [&str; 7] = [
 pub const OWNER_COLDKEY_KEY: &str = "coldkey-mnemonic";
 /// Key of the owner Secret holding the owner hotkey's mnemonic.
 pub const OWNER_HOTKEY_KEY: &str = "hotkey-mnemonic";
+/// `TargetRegistrationsPerInterval` on a localnet subnet: room for a development fleet.
+pub const LOCALNET_TARGET_REGISTRATIONS: u16 = 256;
 /// What the owner keeps above the lock cost for fees, in rao (10 TAO).
 const OWNER_MARGIN_RAO: u64 = 10_000_000_000;
 
@@ -117,6 +119,9 @@ pub fn hyperparameter_calls(spec: &LocalnetSpec) -> Result<Vec<Hyperparameter>, 
         Hyperparameter::CommitReveal(h.commit_reveal.unwrap_or(false)),
         Hyperparameter::WeightsSetRateLimit(h.weights_set_rate_limit.unwrap_or(0)),
         Hyperparameter::ServingRateLimit(h.serving_rate_limit.unwrap_or(0)),
+        // Runtimes with registration count caps (spec 218, 393: 3 × this per adjustment
+        // interval) would hold a development fleet back; later runtimes have no such cap.
+        Hyperparameter::TargetRegistrationsPerInterval(LOCALNET_TARGET_REGISTRATIONS),
     ];
     let tao =
         |v: &str, what: &str| tao_to_rao(v).ok_or_else(|| format!("{what}: bad TAO amount {v:?}"));
@@ -730,29 +735,35 @@ pub async fn self_stake<K: Resource<DynamicType = ()>>(
     signer: Option<&Signer>,
     hotkeys: &[(u32, [u8; 32])],
     amount_rao: u64,
-) -> Option<String> {
+) -> (Vec<(u32, u64)>, Option<String>) {
+    let mut staked = vec![];
     let signer = match signer {
         Some(s) if s.kind == crate::keys::signer::SignerKind::Coldkey => s,
         _ => {
-            return Some(
-                "localnet.selfStakeTao needs the coldkey as the registration signer (a Registration proxy cannot stake)".into(),
+            return (
+                staked,
+                Some(
+                    "localnet.selfStakeTao needs the coldkey as the registration signer (a Registration proxy cannot stake)".into(),
+                ),
             );
         }
     };
     ctx.metrics.chain_call("subnet");
     let snapshot = match chain.subnet(netuid).await {
         Ok(Some(s)) => s,
-        Ok(None) => return None,
-        Err(e) => return Some(format!("self-stake: {e}")),
+        Ok(None) => return (staked, None),
+        Err(e) => return (staked, Some(format!("self-stake: {e}"))),
     };
     for (index, hotkey) in hotkeys {
         let Some(n) = snapshot.neuron(hotkey) else {
             continue;
         };
-        if n.stake >= amount_rao {
+        // Staked once: on dTAO runtimes (spec 218 and later) the chain reports stake in the
+        // subnet's alpha, which does not compare to a TAO amount, so any stake means done.
+        if n.stake > 0 {
             continue;
         }
-        let rao = amount_rao - n.stake;
+        let rao = amount_rao;
         ctx.metrics.chain_call("localnet_call");
         let r = chain
             .localnet_call(
@@ -764,8 +775,9 @@ pub async fn self_stake<K: Resource<DynamicType = ()>>(
                 },
             )
             .await;
-        match r.map(|o| o.result) {
-            Ok(Ok(_)) => {
+        match r.map(|o| (o.block, o.result)) {
+            Ok((block, Ok(_))) => {
+                staked.push((*index, block));
                 ctx.metrics.extrinsic("add_stake", "ok");
                 ctx.publish(
                     obj,
@@ -778,18 +790,18 @@ pub async fn self_stake<K: Resource<DynamicType = ()>>(
                 )
                 .await;
             }
-            Ok(Err(e)) => {
+            Ok((_, Err(e))) => {
                 ctx.metrics
                     .extrinsic("add_stake", e.rsplit('.').next().unwrap_or(&e));
-                return Some(format!("self-stake of replica {index}: {e}"));
+                return (staked, Some(format!("self-stake of replica {index}: {e}")));
             }
             Err(e) => {
                 ctx.metrics.chain_error("localnet_call");
-                return Some(format!("self-stake of replica {index}: {e}"));
+                return (staked, Some(format!("self-stake of replica {index}: {e}")));
             }
         }
     }
-    None
+    (staked, None)
 }
 
 #[cfg(test)]
@@ -822,6 +834,7 @@ mod tests {
                 Hyperparameter::CommitReveal(false),
                 Hyperparameter::WeightsSetRateLimit(0),
                 Hyperparameter::ServingRateLimit(0),
+                Hyperparameter::TargetRegistrationsPerInterval(LOCALNET_TARGET_REGISTRATIONS),
             ])
         );
         let spec: LocalnetSpec = serde_yaml::from_str(

@@ -439,6 +439,18 @@ pub async fn reconcile<K: FleetKind>(
 
     let mut burn = snapshot.burn;
     let mut price = snapshot.price.clone();
+    // A snapshot of a finalized block that does not contain our latest registration yet (the
+    // best block runs ahead) shows the price before it: start from what it paid, bumped, so a
+    // registration the chain would refuse for its price (and charge a fee for) is not sent.
+    if let Some(last) = status
+        .replica_statuses
+        .iter()
+        .filter_map(|r| r.last_registration.as_ref())
+        .max_by_key(|l| l.block)
+        && last.block >= snapshot.block
+    {
+        burn = burn.max(price.after_registration(last.price_rao, snapshot.max_burn));
+    }
     obs.price_guard = Some(snapshot.price_guard);
     let want_register: Vec<u32> = status
         .replica_statuses
@@ -872,10 +884,11 @@ mod tests {
             this_block: 1,
         };
         assert!(block_full.cap_reached().is_some());
-        // Our own registration lands in a later block: only the interval count grows.
-        let mut next = block_full.clone();
+        // After our own registration the pool checks the next one against that block's
+        // count: wait for a new block.
+        let mut next = adj.clone();
         next.registered();
-        assert_eq!(next.cap_reached(), None);
+        assert!(next.cap_reached().is_some_and(|m| m.contains("this block")));
     }
 
     #[test]

@@ -691,6 +691,11 @@ pub struct ReplicaStatus {
     /// longest, since every attempt costs a fee.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at_block: Option<u64>,
+    /// Validators on a localnet: the block at which the operator staked `selfStakeTao` to this
+    /// replica. It stakes once: on dTAO runtimes the chain reports stake in the subnet's alpha,
+    /// which does not compare to a TAO amount (and may be 0 right after staking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_staked_at_block: Option<u64>,
     /// Validators: whether the hotkey holds a validator permit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator_permit: Option<bool>,
