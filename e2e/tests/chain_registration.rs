@@ -329,3 +329,74 @@ async fn a_delayed_proxy_is_reported_and_nothing_is_sent() -> Result<()> {
     assert_eq!(proxy_after.free, proxy_before.free);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_replica_pruned_on_the_real_runtime_is_seen_deregistered() -> Result<()> {
+    let Some(w) = world("realprune", 50).await? else {
+        return Ok(());
+    };
+    // Room for the owner and two more, no immunity: the next registration prunes one.
+    realchain::set_subnet_storage(
+        &e2e::ws_to_http(&w.ws),
+        w.netuid,
+        &[("MaxAllowedUids", 3), ("ImmunityPeriod", 0)],
+    )
+    .await?;
+    let signer = w.coldkey_signer().await?;
+    let op = w.operator("op-real-prune")?;
+    let miners = w
+        .miner(2, &signer, "{mode: Burn, maxPriceTao: \"5\", reRegister: Never}")
+        .await?;
+    wait_until(Duration::from_secs(180), || async {
+        Ok(status(&miners).await?.0 == 2)
+    })
+    .await
+    .with_context(|| format!("operator log:\n{}", op.log_text()))?;
+    let (_, _, _, _, hotkeys) = status(&miners).await?;
+    // Someone else registers: the full subnet prunes one of ours.
+    let other = Signer::owned(Hotkey::generate()?);
+    realchain::fund(&w.chain, other.public(), 10 * TAO).await?;
+    let newcomer = Hotkey::generate()?;
+    let nonce = w.chain.account(other.public()).await?.nonce;
+    let tx = w
+        .chain
+        .prepare_register(
+            &other,
+            subnet_operator::chain::RegisterCall {
+                netuid: w.netuid,
+                hotkey: newcomer.public(),
+                limit_rao: 5 * TAO,
+                real: None,
+                proxy_type: Default::default(),
+            },
+            nonce,
+            None,
+        )
+        .await?;
+    let o = w.chain.submit(&tx).await?;
+    let uid = o.result.map_err(|e| anyhow::anyhow!("{e}"))?.0;
+    let snap = w.chain.subnet(w.netuid).await?.context("our subnet")?;
+    assert_eq!(snap.neurons.len(), 3);
+    let gone: Vec<usize> = hotkeys
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            subnet_operator::keys::ss58_decode(h)
+                .map(|pk| snap.neuron(&pk).is_none())
+                .unwrap_or(false)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(gone.len(), 1, "the chain pruned one of our two replicas (uid {uid})");
+    // The operator sees it on the next block: condition, status, and no re-registration.
+    wait_until(Duration::from_secs(120), || async {
+        Ok(condition(&miners, "Deregistered").await?
+            == Some(("True".into(), "UidLost".into())))
+    })
+    .await
+    .with_context(|| format!("operator log:\n{}", op.log_text()))?;
+    let s = miners.get("m").await?.status.unwrap_or_default();
+    assert_eq!(s.deregistered.len(), 1, "{:?}", s.deregistered);
+    assert_eq!(s.registered_replicas, 1);
+    Ok(())
+}
