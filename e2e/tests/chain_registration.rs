@@ -345,7 +345,11 @@ async fn a_replica_pruned_on_the_real_runtime_is_seen_deregistered() -> Result<(
     let signer = w.coldkey_signer().await?;
     let op = w.operator("op-real-prune")?;
     let miners = w
-        .miner(2, &signer, "{mode: Burn, maxPriceTao: \"5\", reRegister: Never}")
+        .miner(
+            2,
+            &signer,
+            "{mode: Burn, maxPriceTao: \"5\", reRegister: Never}",
+        )
         .await?;
     wait_until(Duration::from_secs(180), || async {
         Ok(status(&miners).await?.0 == 2)
@@ -387,11 +391,14 @@ async fn a_replica_pruned_on_the_real_runtime_is_seen_deregistered() -> Result<(
         })
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(gone.len(), 1, "the chain pruned one of our two replicas (uid {uid})");
+    assert_eq!(
+        gone.len(),
+        1,
+        "the chain pruned one of our two replicas (uid {uid})"
+    );
     // The operator sees it on the next block: condition, status, and no re-registration.
     wait_until(Duration::from_secs(120), || async {
-        Ok(condition(&miners, "Deregistered").await?
-            == Some(("True".into(), "UidLost".into())))
+        Ok(condition(&miners, "Deregistered").await? == Some(("True".into(), "UidLost".into())))
     })
     .await
     .with_context(|| format!("operator log:\n{}", op.log_text()))?;

@@ -527,9 +527,8 @@ pub async fn reconcile<K: FleetKind>(
                     obs.waiting = Some((
                         "PriceLimitUnreachable".into(),
                         format!(
-                            "maxPriceTao {} can never be reached (the price is {} TAO and never falls below MinBurn {} TAO)",
+                            "maxPriceTao {} can never be reached: the price never falls below MinBurn {} TAO",
                             rao_to_tao(limit),
-                            rao_to_tao(burn),
                             rao_to_tao(snapshot.min_burn)
                         ),
                     ));
@@ -537,18 +536,17 @@ pub async fn reconcile<K: FleetKind>(
                     obs.requeue = Some(Duration::from_secs(600));
                     break;
                 };
+                // The message stays the same while the price moves (every block), so status is
+                // not rewritten per block: the price itself is in status.registrationPriceTao.
                 obs.waiting = Some((
                     "PriceAboveLimit".into(),
                     format!(
-                        "the registration price {} TAO is above maxPriceTao {}; {}",
-                        rao_to_tao(burn),
+                        "the registration price is above maxPriceTao {}; {}",
                         rao_to_tao(limit),
                         match price {
-                            crate::chain::PriceModel::Decay { .. } =>
-                                format!("waiting about {blocks} blocks for it to decay"),
-                            crate::chain::PriceModel::Adjustment { .. } => format!(
-                                "the runtime re-sets it at the next adjustment interval, in {blocks} blocks"
-                            ),
+                            crate::chain::PriceModel::Decay { .. } => "waiting for it to decay",
+                            crate::chain::PriceModel::Adjustment { .. } =>
+                                "the runtime re-sets it once per adjustment interval",
                         }
                     ),
                 ));
