@@ -40,38 +40,9 @@ die() { log "ERROR: $*"; exit 1; }
 # Seconds since the given $EPOCHREALTIME value, one decimal.
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
-# N distinct free TCP ports on 127.0.0.1 (the same helper as in cluster.sh). Candidates come from
-# below the kernel's ephemeral range, so an outgoing connection cannot grab one between this check
-# and chopsticks' bind; each is checked with a real bind, and bind(port 0) is the fallback.
-free_ports() {
-  python3 - "$1" <<'PY'
-import random, socket, sys
-want = int(sys.argv[1])
-try:
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except (OSError, ValueError, IndexError):
-    low = 32768
-socks = []
-def take(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        s.close()
-        return False
-    socks.append(s)
-    return True
-for port in random.sample(range(15000, low), min(200, max(0, low - 15000))):
-    if len(socks) == want:
-        break
-    take(port)
-while len(socks) < want:
-    take(0)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-PY
-}
+# free_ports N: N distinct free TCP ports on 127.0.0.1.
+# shellcheck source=e2e/tools/ports.sh
+. "$here/tools/ports.sh"
 
 # --- JSON-RPC over HTTP ----------------------------------------------------------------------
 

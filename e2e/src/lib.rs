@@ -6,6 +6,7 @@
 //! cluster it did not start. Without it, cluster tests skip loudly; with `E2E_REQUIRED=1`
 //! (set by `make test` and CI) they fail instead.
 
+pub mod fixtures;
 pub mod realchain;
 
 use std::net::TcpListener;

@@ -26,14 +26,50 @@ pub async fn online(ws: &str) -> Result<OnlineClient<Cfg>> {
     Ok(OnlineClient::<Cfg>::from_backend_with_config(Cfg::new(), Arc::new(backend)).await?)
 }
 
-/// Sends `call` signed by `signer` (nonce at the best block) and waits for its success.
+/// Sends `call` signed by `signer` (nonce at the best block) and waits for its success. A
+/// transaction chopsticks lost (it drops one whose block build raced another change of the
+/// head) is sent again while the signer's nonce shows it was not included.
 async fn send(chain: &SubxtChain, signer: &Signer, call: LocalnetCall) -> Result<Option<u16>> {
-    let o = chain
-        .localnet_call(signer, call.clone())
-        .await
-        .with_context(|| format!("{call:?}"))?;
-    o.result
-        .map_err(|e| anyhow::anyhow!("{call:?} failed on chain: {e}"))
+    for _ in 0..3 {
+        let nonce = chain.account(signer.public()).await?.nonce;
+        match chain.localnet_call(signer, call.clone()).await {
+            Ok(o) => {
+                return o
+                    .result
+                    .map_err(|e| anyhow::anyhow!("{call:?} failed on chain: {e}"));
+            }
+            Err(subnet_operator::chain::ChainError::Unreachable(e))
+                if chain.account(signer.public()).await?.nonce == nonce =>
+            {
+                eprintln!("{call:?} was not included ({e}); sending it again");
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("{call:?}"))),
+        }
+    }
+    anyhow::bail!("{call:?} was not included after 3 sends")
+}
+
+/// `Sudo(AdminUtils.sudo_set_…(netuid, value))` signed by //Alice: a real transaction, so tests
+/// sharing a chain never change its state behind a block being built (`dev_setStorage` can).
+pub async fn sudo_set(
+    chain: &SubxtChain,
+    netuid: u16,
+    params: &[subnet_operator::chain::Hyperparameter],
+) -> Result<()> {
+    let _turn = ALICE_TURN.lock().await;
+    let alice = Signer::dev("Alice")?;
+    for p in params {
+        send(
+            chain,
+            &alice,
+            LocalnetCall::SudoSetHyperparameter {
+                netuid,
+                param: p.clone(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Moves `rao` from //Alice to `dest`.
@@ -46,9 +82,9 @@ pub async fn fund(chain: &SubxtChain, dest: AccountId, rao: u64) -> Result<()> {
 
 /// A subnet of the test's own on the shared chain: a fresh owner (funded by //Alice) registers
 /// it, and the runtime's registration count caps (spec 218: `MaxRegistrationsPerBlock`,
-/// `3 · TargetRegistrationsPerInterval`) are lifted with `dev_setStorage` so a test can register
-/// many hotkeys. Returns the netuid.
-pub async fn own_subnet(chain: &SubxtChain, http: &str) -> Result<u16> {
+/// `3 · TargetRegistrationsPerInterval`) are lifted by sudo so a test can register many
+/// hotkeys. Returns the netuid.
+pub async fn own_subnet(chain: &SubxtChain) -> Result<u16> {
     let owner = Signer::owned(Hotkey::generate()?);
     let owner_hot = Hotkey::generate()?;
     fund(chain, owner.public(), 1_100 * TAO).await?;
@@ -65,34 +101,16 @@ pub async fn own_subnet(chain: &SubxtChain, http: &str) -> Result<u16> {
         .await?
         .context("register_network gave no NetworkAdded")?
     };
-    set_subnet_storage(
-        http,
+    sudo_set(
+        chain,
         netuid,
         &[
-            ("TargetRegistrationsPerInterval", 1000),
-            ("MaxRegistrationsPerBlock", 1000),
+            subnet_operator::chain::Hyperparameter::TargetRegistrationsPerInterval(1000),
+            subnet_operator::chain::Hyperparameter::MaxRegistrationsPerBlock(1000),
         ],
     )
     .await?;
     Ok(netuid)
-}
-
-/// Sets `SubtensorModule` maps keyed by netuid (`dev_setStorage`), e.g. `MaxAllowedUids`.
-pub async fn set_subnet_storage(http: &str, netuid: u16, items: &[(&str, u64)]) -> Result<()> {
-    let mut m = serde_json::Map::new();
-    for (name, v) in items {
-        m.insert(
-            (*name).to_string(),
-            serde_json::json!([[[netuid], v.to_string()]]),
-        );
-    }
-    crate::chain_rpc(
-        http,
-        "dev_setStorage",
-        serde_json::json!([{ "SubtensorModule": m }]),
-    )
-    .await?;
-    Ok(())
 }
 
 /// `Proxy.add_proxy(delegate, proxy_type, delay)` signed by `real` (the coldkey): the on-chain

@@ -72,7 +72,7 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     let miners: Api<Miner> = Api::namespaced(client.clone(), &ns.name);
     let validators: Api<Validator> = Api::namespaced(client.clone(), &ns.name);
 
-    wait_until(Duration::from_secs(180), || async {
+    wait_until(Duration::from_secs(300), || async {
         let s = subnets.get("dev").await?.status.unwrap_or_default();
         Ok(condition(&s.conditions, "Scaffolded").is_some_and(|(st, _)| st == "True"))
     })
@@ -137,8 +137,10 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     assert_eq!(events.len(), 4, "3 miners + 1 validator: {events:?}");
 
     // Not checked here: the validator's self-stake and permit. On spec 218 under chopsticks the
-    // first `add_stake` is not included within the inclusion timeout, and a later one is
-    // included without changing `TotalHotkeyAlpha`; the model's localnet test covers them.
+    // first `add_stake` is never included (the node reports nothing; the client gives up after
+    // its inclusion timeout), and the one sent after it is included but buys no alpha on a new
+    // subnet, whose pool is empty (`swap_tao_for_alpha` without reserves) — seeding the pool's
+    // reserves did not change that here. The model's localnet test covers stake and permits.
     producer.abort();
     Ok(())
 }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use e2e::realchain::{self, TAO};
 use e2e::{OperatorProcess, TempNamespace, client, install_crds, shared_chain_ws, wait_until};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use subnet_operator::chain::Chain;
 use subnet_operator::chain::subxt_client::SubxtChain;
@@ -19,7 +18,12 @@ use subnet_operator::crd::Miner;
 use subnet_operator::keys::Hotkey;
 use subnet_operator::keys::signer::Signer;
 
+/// One test at a time on the shared chain: chopsticks builds blocks one by one in a single
+/// process, and parallel fleets there only measure its queue (and lose transactions to it).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct World {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
     _ns: TempNamespace,
     ns: String,
     client: kube::Client,
@@ -38,11 +42,11 @@ async fn world(prefix: &str, fund_tao: u64) -> Result<Option<World>> {
     let Some(ws) = shared_chain_ws() else {
         return Ok(None);
     };
+    let serial = SERIAL.lock().await;
     install_crds(&client).await?;
     let ns = TempNamespace::new(&client, prefix).await?;
-    let http = e2e::ws_to_http(&ws);
     let chain = SubxtChain::new(vec![ws.clone()])?;
-    let netuid = realchain::own_subnet(&chain, &http).await?;
+    let netuid = realchain::own_subnet(&chain).await?;
     let coldkey = Hotkey::generate()?;
     realchain::fund(&chain, coldkey.public(), fund_tao * TAO).await?;
     let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), &ns.name);
@@ -56,6 +60,7 @@ async fn world(prefix: &str, fund_tao: u64) -> Result<Option<World>> {
         .await?;
     let name = ns.name.clone();
     Ok(Some(World {
+        _serial: serial,
         _ns: ns,
         ns: name,
         client,
@@ -80,36 +85,24 @@ impl World {
     }
 
     async fn secret(&self, name: &str, key: &str, value: &str) -> Result<()> {
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
-        secrets
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(serde_json::json!({
-                    "metadata": {"name": name}, "stringData": {key: value},
-                }))?,
-            )
-            .await?;
-        Ok(())
+        e2e::fixtures::secret(&self.client, &self.ns, name, key, value).await
     }
 
     /// The coldkey as the registration signer (an unencrypted keyfile, for the test).
     async fn coldkey_signer(&self) -> Result<String> {
-        self.secret("cold", "coldkey", &self.coldkey.keyfile_json())
-            .await?;
-        self.secret("cold-pw", "password", "").await?;
-        Ok("    registrationSigner: {coldkey: {secretRef: {name: cold}, passwordSecretRef: {name: cold-pw}}}".into())
+        e2e::fixtures::coldkey_signer(&self.client, &self.ns, &self.coldkey).await
     }
 
     async fn miner(&self, replicas: u32, signer: &str, registration: &str) -> Result<Api<Miner>> {
-        let miners: Api<Miner> = Api::namespaced(self.client.clone(), &self.ns);
-        let yaml = format!(
-            "apiVersion: subnet-operator.io/v1alpha1\nkind: Miner\nmetadata: {{name: m}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: {replicas}\n  wallet:\n    coldkeyPub: {{ss58: {}}}\n{signer}\n  registration: {registration}\n  template: {{image: \"miner:1\"}}\n",
-            self.coldkey.ss58()
-        );
-        miners
-            .create(&PostParams::default(), &serde_yaml::from_str(&yaml)?)
-            .await?;
-        Ok(miners)
+        e2e::fixtures::miner(
+            &self.client,
+            &self.ns,
+            &self.coldkey,
+            replicas,
+            signer,
+            registration,
+        )
+        .await
     }
 
     async fn free(&self, who: [u8; 32]) -> Result<u64> {
@@ -336,10 +329,13 @@ async fn a_replica_pruned_on_the_real_runtime_is_seen_deregistered() -> Result<(
         return Ok(());
     };
     // Room for the owner and two more, no immunity: the next registration prunes one.
-    realchain::set_subnet_storage(
-        &e2e::ws_to_http(&w.ws),
+    realchain::sudo_set(
+        &w.chain,
         w.netuid,
-        &[("MaxAllowedUids", 3), ("ImmunityPeriod", 0)],
+        &[
+            subnet_operator::chain::Hyperparameter::MaxAllowedUids(3),
+            subnet_operator::chain::Hyperparameter::ImmunityPeriod(0),
+        ],
     )
     .await?;
     let signer = w.coldkey_signer().await?;

@@ -96,36 +96,24 @@ impl World {
     }
 
     async fn secret(&self, name: &str, key: &str, value: &str) -> Result<()> {
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
-        secrets
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(serde_json::json!({
-                    "metadata": {"name": name}, "stringData": {key: value},
-                }))?,
-            )
-            .await?;
-        Ok(())
+        e2e::fixtures::secret(&self.client, &self.ns, name, key, value).await
     }
 
     /// The coldkey as the registration signer (an unencrypted keyfile, for the test).
     async fn coldkey_signer(&self) -> Result<String> {
-        self.secret("cold", "coldkey", &self.coldkey.keyfile_json())
-            .await?;
-        self.secret("cold-pw", "password", "").await?;
-        Ok("    registrationSigner: {coldkey: {secretRef: {name: cold}, passwordSecretRef: {name: cold-pw}}}".into())
+        e2e::fixtures::coldkey_signer(&self.client, &self.ns, &self.coldkey).await
     }
 
     async fn miner(&self, replicas: u32, signer: &str, registration: &str) -> Result<Api<Miner>> {
-        let miners: Api<Miner> = Api::namespaced(self.client.clone(), &self.ns);
-        let yaml = format!(
-            "apiVersion: subnet-operator.io/v1alpha1\nkind: Miner\nmetadata: {{name: m}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: {replicas}\n  wallet:\n    coldkeyPub: {{ss58: {}}}\n{signer}\n  registration: {registration}\n  template: {{image: \"miner:1\"}}\n",
-            self.coldkey.ss58()
-        );
-        miners
-            .create(&PostParams::default(), &serde_yaml::from_str(&yaml)?)
-            .await?;
-        Ok(miners)
+        e2e::fixtures::miner(
+            &self.client,
+            &self.ns,
+            &self.coldkey,
+            replicas,
+            signer,
+            registration,
+        )
+        .await
     }
 }
 

@@ -835,7 +835,8 @@ fn dispatch_localnet(
                 }
                 Hyperparameter::MaxAllowedValidators(v) => sub.max_allowed_validators = v,
                 // The model's price decays per block, with no count caps: nothing to keep.
-                Hyperparameter::TargetRegistrationsPerInterval(_) => {}
+                Hyperparameter::TargetRegistrationsPerInterval(_)
+                | Hyperparameter::MaxRegistrationsPerBlock(_) => {}
             }
             Ok(None)
         }

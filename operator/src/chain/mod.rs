@@ -500,6 +500,8 @@ pub enum Hyperparameter {
     /// `sudo_set_target_registrations_per_interval` (root only). Runtimes with the adjustment
     /// price model (spec 218, 393) allow `3 ·` this many registrations per interval.
     TargetRegistrationsPerInterval(u16),
+    /// `sudo_set_max_registrations_per_block` (root only; a cap on runtimes before spec 397).
+    MaxRegistrationsPerBlock(u16),
 }
 
 /// A call of a localnet scaffold (CHAIN.md §4's bring-up order). `Sudo*` calls are wrapped in

@@ -1061,6 +1061,10 @@ fn hyperparameter_call(netuid: u16, p: &Hyperparameter) -> CallSpec {
             "sudo_set_target_registrations_per_interval",
             Value::u128(u128::from(*x)),
         ),
+        Hyperparameter::MaxRegistrationsPerBlock(x) => (
+            "sudo_set_max_registrations_per_block",
+            Value::u128(u128::from(*x)),
+        ),
     };
     CallSpec::new("AdminUtils", name, vec![n, v])
 }
@@ -1421,28 +1425,19 @@ async fn registration_blocks(
 
 /// The neurons of `netuid` at `at`, from `get_neurons_lite` in whichever shape the runtime has.
 async fn neurons_at(at: &AtBlock, netuid: u16) -> Result<Vec<NeuronInfoLiteRaw>> {
-    match neurons_shape(at.metadata_ref()) {
-        Some(NeuronsShape::Typed) => at
-            .runtime_apis()
-            .call(dynamic::runtime_api_call::<_, Vec<NeuronInfoLiteRaw>>(
+    async fn call<T: DecodeAsType>(at: &AtBlock, netuid: u16) -> Result<T> {
+        at.runtime_apis()
+            .call(dynamic::runtime_api_call::<_, T>(
                 "NeuronInfoRuntimeApi",
                 "get_neurons_lite",
                 (netuid,),
             ))
             .await
-            .map_err(classify),
-        Some(NeuronsShape::Opaque) => {
-            let bytes: Vec<u8> = at
-                .runtime_apis()
-                .call(dynamic::runtime_api_call::<_, Vec<u8>>(
-                    "NeuronInfoRuntimeApi",
-                    "get_neurons_lite",
-                    (netuid,),
-                ))
-                .await
-                .map_err(classify)?;
-            decode_opaque_neurons(&bytes)
-        }
+            .map_err(classify)
+    }
+    match neurons_shape(at.metadata_ref()) {
+        Some(NeuronsShape::Typed) => call::<Vec<NeuronInfoLiteRaw>>(at, netuid).await,
+        Some(NeuronsShape::Opaque) => decode_opaque_neurons(&call::<Vec<u8>>(at, netuid).await?),
         None => Err(ChainError::Unsupported(
             "NeuronInfoRuntimeApi.get_neurons_lite".into(),
         )),

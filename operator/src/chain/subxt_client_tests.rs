@@ -488,6 +488,7 @@ fn hyperparameters() -> Vec<Hyperparameter> {
         Hyperparameter::MaxAllowedUids(256),
         Hyperparameter::MaxAllowedValidators(64),
         Hyperparameter::TargetRegistrationsPerInterval(256),
+        Hyperparameter::MaxRegistrationsPerBlock(1000),
     ]
 }
 
@@ -553,6 +554,7 @@ fn expected_on_393(call: &LocalnetCall) -> std::result::Result<Vec<u8>, &'static
                 Hyperparameter::MaxAllowedUids(x) => (15, x.encode()),
                 Hyperparameter::MaxAllowedValidators(x) => (25, x.encode()),
                 Hyperparameter::TargetRegistrationsPerInterval(x) => (21, x.encode()),
+                Hyperparameter::MaxRegistrationsPerBlock(x) => (27, x.encode()),
             };
             sudo_admin(index, [n, value].concat())
         }
@@ -569,7 +571,7 @@ fn localnet_calls_on_393_encode_exactly_or_name_the_missing_call() {
     let calls = localnet_calls();
     assert_eq!(
         calls.len(),
-        5 + 12,
+        5 + 13,
         "every LocalnetCall and Hyperparameter variant"
     );
     let mut missing = Vec::new();
