@@ -46,7 +46,10 @@ async fn dev_new_block_builds_that_many_blocks() -> Result<()> {
         16,
     )?;
     assert_eq!(n, before + 3, "dev_newBlock 3 from #{before}: {header}");
-    assert!(chain_best_number(&http).await? >= before + 3);
+    e2e::wait_until(std::time::Duration::from_secs(10), || async {
+        Ok(chain_best_number(&http).await? >= before + 3)
+    })
+    .await?;
     Ok(())
 }
 
@@ -84,7 +87,11 @@ async fn own_chain_starts_fresh_every_time() -> Result<()> {
     assert_eq!(free_of(&chain.ws, "Bob").await?, 7);
     let head = chain_best_number(&chain.http).await?;
     chain.new_blocks(2).await?;
-    assert_eq!(chain_best_number(&chain.http).await?, head + 2);
+    // The best head is updated just after dev_newBlock answers: allow it a moment.
+    e2e::wait_until(std::time::Duration::from_secs(10), || async {
+        Ok(chain_best_number(&chain.http).await? == head + 2)
+    })
+    .await?;
     drop(chain);
 
     let again = Chopsticks::start().await?;
