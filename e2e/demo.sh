@@ -108,12 +108,13 @@ cat <<MSG
 
 What you see is what this version does: it validates Subnets, Miners and Validators at
 admission, creates one hotkey Secret per replica, runs each replica as a GPU-scheduled pod on the
-KWOK nodes with its axon exposed, reads the subnet (price, UIDs, blocks) from a SIMULATED chain
-(the in-memory model; no real network is involved), and serves metrics at
+KWOK nodes with its axon exposed, reads the subnet (price, UIDs, blocks) from
+$([ -n "$real" ] && echo "subtensor's real runtime (no real network is involved; sn18 is a Finney netuid, absent here)" || echo "a SIMULATED chain (the in-memory model; no real network is involved)"), and serves metrics at
 http://127.0.0.1:18080/metrics. The samples register manually (registration.mode: Manual), so
 they wait for you; see README "Registration and the chain" for operator-paid registration.
 In namespace localnet the operator scaffolded a subnet (owner key, register_network, start_call,
-hyperparameters, funding) and registered 3 miners and a validator, which it staked; the
+hyperparameters, funding) and registered 3 miners and a validator, and staked it (on the real
+spec-218 runtime a stake into a new subnet buys no alpha, so STAKE shows 0 there); the
 localnet StatefulSet runs the real image's spec, but under KWOK no container runs. The chain:
 $([ -n "$real" ] && echo "subtensor's real runtime (the spec-218 wasm of Feb 2025) under chopsticks, through the operator's
 subxt client; steps that runtime lacks are marked Skipped with the reason. Stop it with
