@@ -1387,13 +1387,24 @@ async fn nonce_at(at: &AtBlock, who: AccountId) -> Result<u64> {
 
 /// `Burn` of `netuid` at block `at`.
 async fn burn_at(c: &Conn, at: &AtBlock, netuid: u16) -> Result<u64> {
-    let md = at.metadata_ref();
-    let mut b = Batch::new();
-    let slot = b.add(md, SUBTENSOR, "Burn", vec![Value::u128(u128::from(netuid))])?;
-    b.fetch(c, at)
+    let key = vec![Value::u128(u128::from(netuid))];
+    Ok(read_one::<u64>(c, at, SUBTENSOR, "Burn", key)
         .await?
-        .get::<u64>(slot)
-        .map(|v| v.unwrap_or(0))
+        .unwrap_or(0))
+}
+
+/// One storage value `pallet.entry(key)` at block `at` (its default when unset; `None` when
+/// the runtime has no such entry).
+async fn read_one<V: DecodeAsType>(
+    c: &Conn,
+    at: &AtBlock,
+    pallet: &str,
+    entry: &str,
+    key: Vec<Value<()>>,
+) -> Result<Option<V>> {
+    let mut b = Batch::new();
+    let slot = b.add(at.metadata_ref(), pallet, entry, key)?;
+    b.fetch(c, at).await?.get::<V>(slot)
 }
 
 /// The registration blocks of `uids` on `netuid` (`BlockAtRegistration`), in one request.
@@ -1565,13 +1576,9 @@ impl Chain for SubxtChain {
     async fn account(&self, who: AccountId) -> Result<AccountInfo> {
         self.with(|c| async move {
             let at = best(&c).await?;
-            let md = at.metadata_ref();
-            let mut b = Batch::new();
-            let slot = b.add(md, "System", "Account", vec![account_value(&who)])?;
-            let free = b
-                .fetch(&c, &at)
+            let key = vec![account_value(&who)];
+            let free = read_one::<AccountRaw>(&c, &at, "System", "Account", key)
                 .await?
-                .get::<AccountRaw>(slot)?
                 .map_or(0, |a| u64::try_from(a.data.free).unwrap_or(u64::MAX));
             let nonce = nonce_at(&at, who).await?;
             Ok(AccountInfo { free, nonce })
@@ -1582,13 +1589,9 @@ impl Chain for SubxtChain {
     async fn registration_proxy(&self, real: AccountId, delegate: AccountId) -> Result<ProxyCheck> {
         self.with(|c| async move {
             let at = best(&c).await?;
-            let md = at.metadata_ref();
-            let mut b = Batch::new();
-            let slot = b.add(md, "Proxy", "Proxies", vec![account_value(&real)])?;
-            let defs = b
-                .fetch(&c, &at)
+            let key = vec![account_value(&real)];
+            let defs = read_one::<(Vec<ProxyDefRaw>, u128)>(&c, &at, "Proxy", "Proxies", key)
                 .await?
-                .get::<(Vec<ProxyDefRaw>, u128)>(slot)?
                 .map(|(d, _)| d)
                 .unwrap_or_default();
             Ok(check_proxies(&defs, &delegate))
