@@ -289,6 +289,24 @@ impl OperatorProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// What a failed wait should show about the operator: whether it still runs (or its exit
+    /// status) and the last `lines` lines of its log.
+    pub fn diagnose(&mut self, lines: usize) -> String {
+        let state = match self.child.try_wait() {
+            Ok(None) => "running".to_string(),
+            Ok(Some(s)) => format!("exited: {s}"),
+            Err(e) => format!("unknown: {e}"),
+        };
+        let log = self.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "operator {state}; last {lines} log lines of {}:\n{}",
+            self.log.display(),
+            tail.join("\n")
+        )
+    }
+
     /// Sends SIGKILL and waits for the process.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

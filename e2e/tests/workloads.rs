@@ -17,7 +17,7 @@ const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 struct Env {
     client: kube::Client,
     ns: TempNamespace,
-    _op: OperatorProcess,
+    op: OperatorProcess,
     miners: Api<Miner>,
     pods: Api<Pod>,
 }
@@ -43,7 +43,7 @@ async fn env(prefix: &str) -> Result<Option<Env>> {
         pods: Api::namespaced(client.clone(), &ns.name),
         client,
         ns,
-        _op: op,
+        op,
     }))
 }
 
@@ -426,7 +426,7 @@ async fn canary_holds_until_promoted() -> Result<()> {
 
 #[tokio::test]
 async fn a_canary_is_promoted_after_its_timeout() -> Result<()> {
-    let Some(e) = env("wl-auto").await? else {
+    let Some(mut e) = env("wl-auto").await? else {
         return Ok(());
     };
     e.miners
@@ -462,7 +462,7 @@ async fn a_canary_is_promoted_after_its_timeout() -> Result<()> {
         .and_then(|s| s.canary)
         .context("status.canary")?;
     assert_eq!(since.index, 2);
-    wait_until(Duration::from_secs(90), || async {
+    let promoted = wait_until(Duration::from_secs(90), || async {
         let pods = fleet_pods(&e.pods, "m").await?;
         Ok(pods.len() == 3
             && pods.iter().all(|p| {
@@ -473,8 +473,27 @@ async fn a_canary_is_promoted_after_its_timeout() -> Result<()> {
                     == Some("miner:2")
             }))
     })
-    .await
-    .context("auto-promotion")?;
+    .await;
+    if let Err(err) = promoted {
+        let status = e.miners.get("m").await.ok().and_then(|m| m.status);
+        let images: Vec<_> = fleet_pods(&e.pods, "m")
+            .await?
+            .into_iter()
+            .map(|p| {
+                let image = p
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.containers.first())
+                    .and_then(|c| c.image.clone());
+                (p.metadata.name, image)
+            })
+            .collect();
+        bail!(
+            "auto-promotion: {err:#}\npods: {images:?}\nstatus: {}\n{}",
+            serde_json::to_string(&status).unwrap_or_default(),
+            e.op.diagnose(60)
+        );
+    }
     wait_ready(&e.miners, "m", 3).await?;
     Ok(())
 }
