@@ -13,7 +13,12 @@ use kube::KubeSchema;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{LocalObjectRef, SecretKeyRef, conditions_schema};
+use super::common::{
+    DNS1123_SUBDOMAIN_PATTERN, DOT_SEGMENT_PATTERN, DURATION_PATTERN, LABEL_VALUE_PATTERN,
+    LocalObjectRef, PATH_PATTERN, QUALIFIED_NAME_PATTERN, QUALIFIED_NAME_PREFIX_PATTERN,
+    SYSTEM_PATH_PATTERN, SecretKeyRef, TAO_PATTERN, ZERO_DURATION_PATTERN, ZERO_TAO_PATTERN,
+    conditions_schema,
+};
 
 /// Default path inside the pod under which the wallet directory is mounted.
 pub const DEFAULT_WALLET_PATH: &str = "/var/run/bittensor/wallets";
@@ -27,6 +32,7 @@ pub const DEFAULT_GPU_RESOURCE: &str = "nvidia.com/gpu";
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.registration) || !has(self.registration.mode) || self.registration.mode != 'Burn' || has(self.wallet.registrationSigner) || (has(self.registration.dryRun) && self.registration.dryRun)").message("registration.mode Burn needs wallet.registrationSigner (a Registration proxy key or the coldkey), or registration.dryRun: true"))]
+#[x_kube(validation = Rule::new("!has(self.storage) || !has(self.storage.mountPath) || !has(self.wallet.path) || (self.storage.mountPath != self.wallet.path && !self.storage.mountPath.startsWith(self.wallet.path + '/'))").message("storage.mountPath must not be wallet.path or a directory under it: the volume and the wallet mount would hide each other"))]
 pub struct FleetSpec {
     /// The Subnet (same namespace) these replicas run on. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("subnetRef is immutable"))]
@@ -40,7 +46,7 @@ pub struct FleetSpec {
     /// Replica indices to remove first when scaling in. Without it, scale-in removes the
     /// lowest-incentive replicas, then the highest indices. Their hotkey Secrets are kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 4096))]
+    #[schemars(length(max = 4096), inner(range(min = 0, max = 4095)))]
     pub remove_replicas: Vec<u32>,
 
     /// The wallet: the coldkey's public part, who signs registrations, and where hotkeys come
@@ -79,13 +85,19 @@ pub struct WalletSpec {
     /// name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._-]{1,64}$')").message("wallet.name may only contain letters, digits, '.', '_' and '-' (at most 64)"))]
+    #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("wallet.name must not be '.' or '..': it names a directory under wallet.path"))]
     #[schemars(length(max = 64))]
     pub name: Option<String>,
 
-    /// Directory inside the pod under which the wallet is mounted (`BT_WALLET_PATH`).
+    /// Directory inside the pod under which the wallet is mounted (`BT_WALLET_PATH`): an
+    /// absolute path without `.` or `..` segments, not `/`, and not `/tmp`, `/proc`, `/sys`,
+    /// `/dev`, `/etc` or under them.
     #[serde(default = "default_wallet_path")]
-    #[x_kube(validation = Rule::new("self.startsWith('/')").message("wallet.path must be an absolute path"))]
-    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("wallet.path must be an absolute path such as /var/run/bittensor/wallets"))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{PATH_PATTERN}')")).message("wallet.path must be '/'-separated names of letters, digits, '.', '_' and '-': not '/' alone, no '//' and no trailing '/'"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{DOT_SEGMENT_PATTERN}')")).message("wallet.path must not contain '.' or '..' segments"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{SYSTEM_PATH_PATTERN}')")).message("wallet.path must not be /tmp, /proc, /sys, /dev or /etc or under them (/tmp is the pod's scratch mount, the others belong to the system)"))]
+    #[schemars(length(min = 1, max = 512))]
     pub path: String,
 
     /// The coldkey's public part: the owner of every hotkey of this fleet.
@@ -167,10 +179,12 @@ pub enum KeyFormat {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.imports.all(a, self.imports.exists_one(b, b.index == a.index))").message("hotkeys.imports has two entries for the same index"))]
+#[x_kube(validation = Rule::new("self.imports.all(a, self.imports.exists_one(b, b.secretRef.name == a.secretRef.name && (has(b.secretRef.key) ? b.secretRef.key : (has(b.format) && b.format == 'Keyfile' ? 'keyfile' : 'mnemonic')) == (has(a.secretRef.key) ? a.secretRef.key : (has(a.format) && a.format == 'Keyfile' ? 'keyfile' : 'mnemonic'))))").message("hotkeys.imports uses the same Secret name and key for two indices: one hotkey would run in two pods (each index needs its own hotkey)"))]
 pub struct HotkeysSpec {
-    /// Existing hotkeys to use for given replica indices. Other indices get generated hotkeys.
+    /// Existing hotkeys to use for given replica indices (at most 192). Other indices get
+    /// generated hotkeys.
     #[serde(default)]
-    #[schemars(length(max = 256))]
+    #[schemars(length(max = 192))]
     pub imports: Vec<HotkeyImport>,
 }
 
@@ -194,13 +208,14 @@ pub struct HotkeyImport {
 #[x_kube(validation = Rule::new("self.mode != 'Burn' || has(self.maxPriceTao)").message("registration.mode Burn needs registration.maxPriceTao (the most TAO one registration may burn)"))]
 pub struct RegistrationSpec {
     /// `Burn`: the operator registers each replica by burning TAO (`register_limit`).
-    /// `Manual`: the operator only watches; you register the hotkeys yourself.
+    /// `Manual` (default): the operator only watches; you register the hotkeys yourself.
     #[serde(default)]
     pub mode: RegistrationMode,
     /// The most TAO one registration may burn, sent on chain as the limit price, e.g. `"0.5"`.
     /// A higher price waits for the price to decay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]{1,12}(\\\\.[0-9]{1,9})?$')").message("maxPriceTao must be a decimal TAO amount such as \"0.5\" (at most 9 decimals)"))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{TAO_PATTERN}')")).message("registration.maxPriceTao must be a decimal TAO amount such as \"0.5\" (at most 8 integer digits and 9 decimals)"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{ZERO_TAO_PATTERN}')")).message("registration.maxPriceTao must be above 0: a zero price can never be met"))]
     #[schemars(length(max = 32))]
     pub max_price_tao: Option<String>,
     /// The most TAO all registrations of this resource may burn in a rolling window.
@@ -218,7 +233,7 @@ pub struct RegistrationSpec {
 impl Default for RegistrationSpec {
     fn default() -> Self {
         Self {
-            mode: RegistrationMode::Manual,
+            mode: RegistrationMode::default(),
             max_price_tao: None,
             budget: None,
             re_register: ReRegister::Never,
@@ -227,13 +242,13 @@ impl Default for RegistrationSpec {
     }
 }
 
-/// How hotkeys get registered.
+/// How hotkeys get registered. Unset (also in `registration: {}`): `Manual`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum RegistrationMode {
     /// Register by burning TAO, under the price limit and budget.
-    #[default]
     Burn,
-    /// Do not register; only observe.
+    /// Do not register; only observe (default).
+    #[default]
     Manual,
 }
 
@@ -252,12 +267,13 @@ pub enum ReRegister {
 #[serde(rename_all = "camelCase")]
 pub struct Budget {
     /// TAO that may be burned in one window, e.g. `"10"`.
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]{1,12}(\\\\.[0-9]{1,9})?$')").message("budget.tao must be a decimal TAO amount such as \"10\""))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{TAO_PATTERN}')")).message("budget.tao must be a decimal TAO amount such as \"10\" (at most 8 integer digits and 9 decimals)"))]
     #[schemars(length(max = 32))]
     pub tao: String,
     /// Window length, e.g. `24h`, `7d`, `1h30m`.
     #[serde(default = "default_budget_window")]
-    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h|d))+$')").message("budget.window must be a duration such as 24h, 7d or 1h30m"))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DURATION_PATTERN}')")).message("budget.window must be a duration such as 24h, 7d or 1h30m (at most 9 digits per number)"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{ZERO_DURATION_PATTERN}')")).message("budget.window must be longer than 0s: a zero-length window would cap nothing"))]
     #[schemars(length(max = 32))]
     pub window: String,
 }
@@ -271,21 +287,26 @@ pub struct Budget {
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadTemplate {
     /// Container image of the miner or validator program.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("!self.matches('[[:space:]]')").message("template.image must be an image reference without whitespace, e.g. ghcr.io/org/miner:1.0"))]
     pub image: String,
     /// Image pull policy: `Always`, `IfNotPresent` or `Never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self in ['Always', 'IfNotPresent', 'Never']").message("imagePullPolicy must be Always, IfNotPresent or Never"))]
     #[schemars(length(max = 16))]
     pub image_pull_policy: Option<String>,
-    /// Secrets for pulling the image.
+    /// Secrets for pulling the image (at most 16).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub image_pull_secrets: Vec<LocalObjectReference>,
-    /// Entrypoint override.
+    /// Entrypoint override (at most 64 entries of up to 4096 characters).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 4096)))]
     pub command: Vec<String>,
-    /// Arguments; `$(BT_...)` variables are expanded by Kubernetes.
+    /// Arguments; `$(BT_...)` variables are expanded by Kubernetes (at most 256 entries of up to
+    /// 32768 characters).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(max = 32768)))]
     pub args: Vec<String>,
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -327,21 +348,37 @@ pub struct WorkloadTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "object")]
     pub pod_security_context: Option<PodSecurityContext>,
-    /// ServiceAccount of the pod. Its token is mounted only when
-    /// `automountServiceAccountToken` is true.
+    /// ServiceAccount of the pod (its identity, e.g. for image pull secrets). Its Kubernetes API
+    /// token is never mounted into workload pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DNS1123_SUBDOMAIN_PATTERN}')")).message("template.serviceAccountName must be a ServiceAccount name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     pub service_account_name: Option<String>,
-    /// Mount the ServiceAccount token into the pod (default false).
+    /// Must be false or unset: workload pods never get a Kubernetes API token, whatever their
+    /// ServiceAccount (a Miner's author could otherwise borrow that ServiceAccount's rights).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("!self").message("template.automountServiceAccountToken must be false or unset: workload pods never get a Kubernetes API token"))]
     pub automount_service_account_token: Option<bool>,
-    /// Extra labels on each pod.
+    /// Extra labels on each pod (at most 64). Keys under `app.kubernetes.io/` and
+    /// `subnet-operator.io/` belong to the operator; use `queueName` for Kueue.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "label_map")]
+    #[x_kube(validation = Rule::new(format!("self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}') && k.matches('{QUALIFIED_NAME_PREFIX_PATTERN}'))")).message("template.labels keys must be qualified names: an optional DNS-subdomain prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"))]
+    #[x_kube(validation = Rule::new(format!("self.all(k, self[k].matches('{LABEL_VALUE_PATTERN}'))")).message("template.labels values must be label values: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or empty)"))]
+    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('app.kubernetes.io/') && !k.startsWith('subnet-operator.io/') && !k.matches('^[^/]*[.]subnet-operator[.]io/') && k != 'kueue.x-k8s.io/queue-name')").message("template.labels must not set keys under app.kubernetes.io/ or subnet-operator.io/ (the operator's own), nor kueue.x-k8s.io/queue-name (use template.queueName)"))]
     pub labels: BTreeMap<String, String>,
-    /// Extra annotations on each pod.
+    /// Extra annotations on each pod (at most 64). Keys under `app.kubernetes.io/` and
+    /// `subnet-operator.io/` belong to the operator.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "annotation_map")]
+    #[x_kube(validation = Rule::new(format!("self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}') && k.matches('{QUALIFIED_NAME_PREFIX_PATTERN}'))")).message("template.annotations keys must be qualified names: an optional DNS-subdomain prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"))]
+    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('app.kubernetes.io/') && !k.startsWith('subnet-operator.io/') && !k.matches('^[^/]*[.]subnet-operator[.]io/'))").message("template.annotations must not set keys under app.kubernetes.io/ or subnet-operator.io/ (the operator's own)"))]
     pub annotations: BTreeMap<String, String>,
-    /// Node selector, merged with the one `gpu` implies.
+    /// Node selector, merged with the one `gpu` implies (at most 64 entries).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "label_map")]
+    #[x_kube(validation = Rule::new(format!("self.all(k, k.matches('{QUALIFIED_NAME_PATTERN}') && k.matches('{QUALIFIED_NAME_PREFIX_PATTERN}'))")).message("template.nodeSelector keys must be label keys: an optional DNS-subdomain prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"))]
+    #[x_kube(validation = Rule::new(format!("self.all(k, self[k].matches('{LABEL_VALUE_PATTERN}'))")).message("template.nodeSelector values must be label values: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or empty)"))]
     pub node_selector: BTreeMap<String, String>,
     /// Affinity, merged with the node affinity `gpu` implies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,19 +390,24 @@ pub struct WorkloadTemplate {
     pub tolerations: Vec<Toleration>,
     /// PriorityClass of the pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DNS1123_SUBDOMAIN_PATTERN}')")).message("template.priorityClassName must be a PriorityClass name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     pub priority_class_name: Option<String>,
     /// Kueue LocalQueue name, set as the `kueue.x-k8s.io/queue-name` label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{LABEL_VALUE_PATTERN}')")).message("template.queueName must be a LocalQueue name usable as a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"))]
     pub queue_name: Option<String>,
-    /// Seconds the program gets to stop before it is killed.
+    /// Seconds the program gets to stop before it is killed (at most one day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 86400))]
     pub termination_grace_period_seconds: Option<i64>,
 }
 
 /// GPUs per replica and their placement by GPU feature-discovery labels.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.count > 0 || ((!has(self.products) || size(self.products) == 0) && !has(self.minMemoryMib) && !has(self.minComputeMajor))").message("gpu.count 0 requests no GPU: gpu.products, gpu.minMemoryMib and gpu.minComputeMajor need gpu.count of at least 1 (they would be dropped)"))]
 pub struct GpuSpec {
     /// GPUs per replica.
     #[schemars(range(min = 0, max = 64))]
@@ -379,20 +421,25 @@ pub struct GpuSpec {
     /// Acceptable GPU products (`nvidia.com/gpu.product` label values), e.g.
     /// `NVIDIA-H100-80GB-HBM3`. Empty: any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 63)))]
+    #[x_kube(validation = Rule::new(format!("self.all(p, p.matches('{LABEL_VALUE_PATTERN}'))")).message("gpu.products must be nvidia.com/gpu.product label values: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"))]
     pub products: Vec<String>,
-    /// Minimum GPU memory in MiB (`nvidia.com/gpu.memory` label).
+    /// Minimum GPU memory in MiB (`nvidia.com/gpu.memory` label), at most 1048576 (1 TiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 1048576))]
     pub min_memory_mib: Option<u64>,
-    /// Minimum CUDA compute capability major version (`nvidia.com/gpu.compute.major` label).
+    /// Minimum CUDA compute capability major version (`nvidia.com/gpu.compute.major` label),
+    /// 1 to 99.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 99))]
     pub min_compute_major: Option<u32>,
     /// Tolerate the usual `nvidia.com/gpu:NoSchedule` taint of GPU nodes (default true).
     #[serde(default = "default_true")]
     pub tolerate_gpu_taint: bool,
     /// RuntimeClass for the pods, e.g. `nvidia`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DNS1123_SUBDOMAIN_PATTERN}')")).message("gpu.runtimeClassName must be a RuntimeClass name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     pub runtime_class_name: Option<String>,
 }
 
@@ -412,7 +459,7 @@ pub struct AxonSpec {
     /// Explicit external IP to advertise (e.g. a NAT address). Default: discovered from the node
     /// (ExternalIP, else InternalIP) or the load balancer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("isIP(self) && self != '127.0.0.1' && self != '::1'").message("axon.externalIp must be an IP address other than loopback (the chain rejects 127.0.0.1)"))]
+    #[x_kube(validation = Rule::new("isIP(self) && ip(self).isGlobalUnicast()").message("axon.externalIp must be an IP address other than loopback (127.x, ::1), unspecified (0.0.0.0, ::), link-local, multicast or broadcast: other neurons must be able to reach it"))]
     #[schemars(length(max = 64))]
     pub external_ip: Option<String>,
     /// Explicit external port to advertise (HostPort or None exposure only).
@@ -450,15 +497,23 @@ pub enum AxonExposure {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageSpec {
-    /// Size of each replica's volume, e.g. `100Gi`.
+    /// Size of each replica's volume, e.g. `100Gi` (a positive quantity).
+    #[x_kube(validation = Rule::new("isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 100Gi"))]
     pub size: Quantity,
     /// StorageClass; default: the cluster's default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DNS1123_SUBDOMAIN_PATTERN}')")).message("storage.storageClassName must be a StorageClass name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     pub storage_class_name: Option<String>,
-    /// Where the volume is mounted in the container.
+    /// Where the volume is mounted in the container: an absolute path without `.` or `..`
+    /// segments, not `/`, not `/tmp`, `/proc`, `/sys`, `/dev`, `/etc` or under them, and not
+    /// `wallet.path` or under it.
     #[serde(default = "default_storage_mount")]
-    #[x_kube(validation = Rule::new("self.startsWith('/')").message("storage.mountPath must be an absolute path"))]
-    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("storage.mountPath must be an absolute path such as /data"))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{PATH_PATTERN}')")).message("storage.mountPath must be '/'-separated names of letters, digits, '.', '_' and '-': not '/' alone, no '//' and no trailing '/'"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{DOT_SEGMENT_PATTERN}')")).message("storage.mountPath must not contain '.' or '..' segments"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{SYSTEM_PATH_PATTERN}')")).message("storage.mountPath must not be /tmp, /proc, /sys, /dev or /etc or under them (/tmp is the pod's scratch mount, the others belong to the system)"))]
+    #[schemars(length(min = 1, max = 512))]
     pub mount_path: String,
     /// Keep or delete a replica's volume when it is scaled away (default `Retain`).
     #[serde(default)]
@@ -491,13 +546,15 @@ pub struct UpdateStrategy {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CanarySpec {
-    /// Replica index that is updated first (default 0).
+    /// Replica index that is updated first (default 0; at most 4095). An index at or above
+    /// `replicas` is reported in status, not refused, so that scaling in is never blocked.
     #[serde(default)]
+    #[schemars(range(min = 0, max = 4095))]
     pub index: u32,
     /// Promote automatically after the canary has been ready this long, e.g. `30m`. Unset:
     /// wait for `promoted: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h|d))+$')").message("canary.autoPromoteAfter must be a duration such as 30m"))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DURATION_PATTERN}')")).message("canary.autoPromoteAfter must be a duration such as 30m (at most 9 digits per number)"))]
     #[schemars(length(max = 32))]
     pub auto_promote_after: Option<String>,
     /// Set to true to roll the current template out to all replicas.
@@ -774,6 +831,24 @@ fn object(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// Schema for a map of label keys to label values (at most 64 entries).
+fn label_map(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": 64,
+        "additionalProperties": { "type": "string", "maxLength": 63 },
+    })
+}
+
+/// Schema for a map of annotations (at most 64 entries, values up to 64 KiB).
+fn annotation_map(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": 64,
+        "additionalProperties": { "type": "string", "maxLength": 65536 },
     })
 }
 

@@ -8,7 +8,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::conditions_schema;
+use super::common::{
+    DNS1035_LABEL_PATTERN, MAX_FLEET_NAME, TAO_PATTERN, ZERO_TAO_PATTERN, conditions_schema,
+};
+
+/// A `user:password@` (or `user@`) part in a ws:// or wss:// URL.
+const URL_USERINFO_PATTERN: &str = "^wss?://[^/?#]*@";
 
 /// Default localnet image: the official subtensor localnet.
 pub const DEFAULT_LOCALNET_IMAGE: &str = "ghcr.io/opentensor/subtensor-localnet:devnet-ready";
@@ -23,6 +28,7 @@ pub const DEFAULT_LOCALNET_IMAGE: &str = "ghcr.io/opentensor/subtensor-localnet:
     kind = "Subnet",
     namespaced,
     cel,
+    validation = Rule::new(format!("!has(self.spec.localnet) || (self.metadata.name.matches('{DNS1035_LABEL_PATTERN}') && size(self.metadata.name) <= {MAX_FLEET_NAME})")).message("a localnet Subnet's metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter) of at most 40 characters: its localnet StatefulSet and Service are named <name>-localnet"),
     status = "SubnetStatus",
     shortname = "sn",
     category = "bittensor",
@@ -58,6 +64,7 @@ pub const DEFAULT_LOCALNET_IMAGE: &str = "ghcr.io/opentensor/subtensor-localnet:
     )
 )]
 #[x_kube(validation = Rule::new("has(self.netuid) || has(self.localnet)").message("a Subnet needs spec.netuid, or spec.localnet to create one"))]
+#[x_kube(validation = Rule::new("!has(self.netuid) || !has(self.localnet)").message("a localnet Subnet must not set spec.netuid: the localnet scaffold creates the subnet and reports its netuid in status"))]
 #[x_kube(validation = Rule::new("!has(self.localnet) || self.network == 'local'").message("spec.localnet requires spec.network: local"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.netuid) || (has(self.netuid) && self.netuid == oldSelf.netuid)").message("spec.netuid is immutable once set"))]
 #[serde(rename_all = "camelCase")]
@@ -65,13 +72,16 @@ pub struct SubnetSpec {
     /// Which chain: `finney` (main network), `test` (testnet), `local` (a localnet), or a
     /// `ws://` / `wss://` URL of a subtensor node.
     #[x_kube(validation = Rule::new("self in ['finney', 'test', 'local'] || self.matches('^wss?://[^\\\\s/]+(/.*)?$')").message("network must be finney, test, local or a ws:// / wss:// URL"))]
-    #[schemars(length(max = 512))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{URL_USERINFO_PATTERN}')")).message("network must not carry credentials (user:password@) in the URL: it is copied into every pod's environment"))]
+    #[x_kube(validation = Rule::new("!self.startsWith('ws') || (isURL(self) && url(self).getHostname() != '' && (url(self).getPort() == '' || int(url(self).getPort()) <= 65535))").message("network must be a ws:// or wss:// URL with a host and a port of at most 65535"))]
+    #[schemars(length(min = 1, max = 512))]
     pub network: String,
 
     /// Further `ws://` / `wss://` endpoints of the same chain, tried in order when the current one
     /// fails (failover).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(validation = Rule::new("self.all(e, e.matches('^wss?://[^\\\\s/]+(/.*)?$'))").message("every endpoint must be a ws:// or wss:// URL"))]
+    #[x_kube(validation = Rule::new(format!("self.all(e, !e.matches('{URL_USERINFO_PATTERN}'))")).message("endpoints must not carry credentials (user:password@) in the URL: they are copied into every pod's environment"))]
     #[schemars(length(max = 8), inner(length(max = 512)))]
     pub endpoints: Vec<String>,
 
@@ -93,7 +103,8 @@ pub struct SubnetSpec {
 pub struct LocalnetSpec {
     /// Container image of the localnet (three authority nodes in one container).
     #[serde(default = "default_localnet_image")]
-    #[schemars(length(max = 512))]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("!self.matches('[[:space:]]')").message("localnet.image must be an image reference without whitespace"))]
     pub image: String,
 
     /// Fast blocks (250 ms, tempo 10) when true, the real 12 s blocks when false.
@@ -113,14 +124,15 @@ pub struct LocalnetSpec {
     /// TAO the scaffold transfers from the dev accounts to each coldkey of the Miners and
     /// Validators that reference this Subnet.
     #[serde(default = "default_fund_tao")]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]{1,12}(\\\\.[0-9]{1,9})?$')").message("fundTao must be a decimal TAO amount such as \"1000\" or \"0.5\""))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{TAO_PATTERN}')")).message("fundTao must be a decimal TAO amount such as \"1000\" or \"0.5\" (at most 8 integer digits and 9 decimals)"))]
     #[schemars(length(max = 32))]
     pub fund_tao: String,
 
     /// TAO each Validator replica's hotkey gets staked by its coldkey, so validators can earn a
     /// validator permit. Unset: no stake is added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]{1,12}(\\\\.[0-9]{1,9})?$')").message("selfStakeTao must be a decimal TAO amount such as \"100\""))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{TAO_PATTERN}')")).message("selfStakeTao must be a decimal TAO amount such as \"100\" (at most 8 integer digits and 9 decimals)"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{ZERO_TAO_PATTERN}')")).message("selfStakeTao must be above 0 (leave it unset to stake nothing)"))]
     #[schemars(length(max = 32))]
     pub self_stake_tao: Option<String>,
 }
@@ -129,6 +141,7 @@ pub struct LocalnetSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.minBurnTao) || !has(self.maxBurnTao) || double(self.minBurnTao) < double(self.maxBurnTao)").message("minBurnTao must be below maxBurnTao"))]
+#[x_kube(validation = Rule::new("!has(self.maxAllowedValidators) || !has(self.maxAllowedUids) || self.maxAllowedValidators <= self.maxAllowedUids").message("hyperparameters.maxAllowedValidators must not exceed maxAllowedUids"))]
 pub struct Hyperparameters {
     /// Lowest registration burn in TAO (the chain requires it below 1 TAO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,36 +150,41 @@ pub struct Hyperparameters {
     pub min_burn_tao: Option<String>,
     /// Highest registration burn in TAO (the chain requires it above 0.1 TAO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]{1,12}(\\\\.[0-9]{1,9})?$') && double(self) > 0.1").message("maxBurnTao must be a TAO amount above 0.1"))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{TAO_PATTERN}') && double(self) > 0.1")).message("maxBurnTao must be a TAO amount above 0.1 (at most 8 integer digits and 9 decimals)"))]
     #[schemars(length(max = 32))]
     pub max_burn_tao: Option<String>,
-    /// Blocks for the registration price to halve.
+    /// Blocks for the registration price to halve (1 to 65535).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 65535))]
     pub burn_half_life: Option<u16>,
-    /// Blocks during which a new registration cannot be pruned.
+    /// Blocks during which a new registration cannot be pruned (0 to 65535).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65535))]
     pub immunity_period: Option<u16>,
-    /// Blocks per epoch.
+    /// Blocks per epoch (1 to 65535).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 65535))]
     pub tempo: Option<u16>,
     /// Maximum number of UIDs on the subnet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 4096))]
     pub max_allowed_uids: Option<u16>,
-    /// Maximum number of validator permits.
+    /// Maximum number of validator permits (1 to 4096, at most `maxAllowedUids`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 4096))]
     pub max_allowed_validators: Option<u16>,
     /// Commit-reveal of weights. Off by default on a localnet (drand is unreachable offline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_reveal: Option<bool>,
-    /// Minimum blocks between two weight settings of one hotkey (0 on a localnet by default).
+    /// Minimum blocks between two weight settings of one hotkey (0 on a localnet by default; at
+    /// most 100000000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100_000_000))]
     pub weights_set_rate_limit: Option<u64>,
-    /// Minimum blocks between two `serve_axon` calls of one hotkey (0 on a localnet by default).
+    /// Minimum blocks between two `serve_axon` calls of one hotkey (0 on a localnet by default;
+    /// at most 100000000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100_000_000))]
     pub serving_rate_limit: Option<u64>,
 }
 

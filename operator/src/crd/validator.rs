@@ -6,6 +6,9 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::common::{
+    DNS1035_LABEL_PATTERN, DURATION_PATTERN, MAX_FLEET_NAME, ZERO_DURATION_PATTERN,
+};
 use super::fleet::{FleetSpec, FleetStatus};
 
 /// Replicas of one validator program on one subnet, usually one per hotkey: the same as a Miner,
@@ -17,6 +20,8 @@ use super::fleet::{FleetSpec, FleetStatus};
     kind = "Validator",
     namespaced,
     cel,
+    validation = Rule::new(format!("self.metadata.name.matches('{DNS1035_LABEL_PATTERN}')")).message("metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit): replicas' StatefulSets and NodePort Services are named <name>-<index>"),
+    validation = Rule::new(format!("size(self.metadata.name) <= {MAX_FLEET_NAME}")).message("metadata.name must be at most 40 characters: replicas' StatefulSets are named <name>-<index>, and their controller-revision-hash label overflows 63 characters from about 48"),
     status = "FleetStatus",
     shortname = "vali",
     category = "bittensor",
@@ -85,22 +90,24 @@ pub struct ValidatorSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WeightsPolicy {
-    /// Weights older than this many tempos make `WeightsFresh` false.
+    /// Weights older than this many tempos make `WeightsFresh` false (1 to 10000).
     #[serde(default = "default_max_stale_tempos")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub max_stale_tempos: u32,
-    /// Restart a replica's pod once its weights have been stale this many tempos. Unset: never
-    /// restart, only report.
+    /// Restart a replica's pod once its weights have been stale this many tempos (1 to 10000).
+    /// Unset: never restart, only report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub restart_after_stale_tempos: Option<u32>,
-    /// At most this many stale restarts per replica within `restartWindow`; then only report.
+    /// At most this many stale restarts per replica within `restartWindow` (0 to 100); then
+    /// only report.
     #[serde(default = "default_max_restarts")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 100))]
     pub max_restarts: u32,
-    /// The window for `maxRestarts`, e.g. `24h`.
+    /// The window for `maxRestarts`, e.g. `24h`; longer than 0s.
     #[serde(default = "default_restart_window")]
-    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h|d))+$')").message("weights.restartWindow must be a duration such as 24h"))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{DURATION_PATTERN}')")).message("weights.restartWindow must be a duration such as 24h (at most 9 digits per number)"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{ZERO_DURATION_PATTERN}')")).message("weights.restartWindow must be longer than 0s: a zero-length window would remove the maxRestarts cap"))]
     #[schemars(length(max = 32))]
     pub restart_window: String,
 }
