@@ -6,6 +6,7 @@
 //! cluster it did not start. Without it, cluster tests skip loudly; with `E2E_REQUIRED=1`
 //! (set by `make test` and CI) they fail instead.
 
+pub mod bad_input;
 pub mod fixtures;
 pub mod realchain;
 
@@ -282,6 +283,26 @@ impl OperatorProcess {
     /// GETs a path from the operator's HTTP server; returns (status code, body).
     pub async fn get(&self, path: &str) -> Result<(u16, String)> {
         http_get(&self.metrics_addr, path).await
+    }
+
+    /// The operator process's id (for reading `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The sum of the samples of metric `name` whose labels contain every one of `labels`
+    /// (e.g. `kind="Miner"`), from its `/metrics`.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> Result<f64> {
+        let (_, body) = self.get("/metrics").await?;
+        Ok(body
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter(|l| labels.iter().all(|want| l.contains(want)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
     }
 
     /// The operator's log so far.

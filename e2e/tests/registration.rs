@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use e2e::{OperatorProcess, SimChainProcess, TempNamespace, client, install_crds, wait_until};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use subnet_operator::crd::Miner;
 use subnet_operator::keys::Hotkey;
 
@@ -258,6 +258,65 @@ async fn a_budget_smaller_than_the_fleet_stops_at_the_budget() -> Result<()> {
     assert!(n < 5, "the budget cannot pay for the whole fleet");
     let charged: u64 = w.chain.burns().await?.iter().map(|(_, b)| b).sum();
     assert_eq!(spend, charged);
+    Ok(())
+}
+
+/// The tester's case: a status patch that zeroes `status.spend` handed the budget back (0.00592
+/// TAO burned of a 0.005 budget). The operator keeps its own ledger (an annotation) and never
+/// believes a lower spend; here it is restarted first, so its memory cannot be what holds.
+#[tokio::test]
+async fn a_status_edit_does_not_hand_the_budget_back() -> Result<()> {
+    let Some(w) = world("budget-edit", "0.1", "").await? else {
+        return Ok(());
+    };
+    let mut op = w.operator("op-budget-edit")?;
+    let signer = w.coldkey_signer().await?;
+    let miners = w
+        .miner(
+            5,
+            &signer,
+            "{mode: Burn, maxPriceTao: \"1\", budget: {tao: \"0.3\", window: 24h}}",
+        )
+        .await?;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(condition(&miners, "BudgetExhausted")
+            .await?
+            .is_some_and(|(s, _)| s == "True"))
+    })
+    .await?;
+    let before: u64 = w.chain.burns().await?.iter().map(|(_, b)| b).sum();
+    op.kill();
+    let spend = miners.get("m").await?.status.and_then(|s| s.spend);
+    let window = spend.and_then(|s| s.window_start).unwrap_or_default();
+    miners
+        .patch_status(
+            "m",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"spend": {
+                "windowStart": window, "spentRao": 0, "spentTao": "0", "totalSpentRao": 0
+            }}})),
+        )
+        .await?;
+    let _op = w.operator("op-budget-edit-2")?;
+    for _ in 0..5 {
+        w.chain.advance(20).await?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    wait_until(Duration::from_secs(30), || async {
+        Ok(miners
+            .get("m")
+            .await?
+            .status
+            .and_then(|s| s.spend)
+            .is_some_and(|s| s.spent_rao > 0))
+    })
+    .await
+    .context("the restarted operator restores the spend from its ledger")?;
+    let after: u64 = w.chain.burns().await?.iter().map(|(_, b)| b).sum();
+    assert!(
+        after <= 300_000_000,
+        "burned {after} rao against a 0.3 TAO budget after the status edit (before: {before})"
+    );
     Ok(())
 }
 

@@ -94,6 +94,7 @@ pub fn controller<K: FleetKind>(
     );
     let store = ctl.store();
     let secret_store = ctl.store();
+    let seen = SubnetRelevance::default();
     let managed = watcher::Config::default().labels(&format!(
         "{}={},{}={}",
         super::labels::MANAGED_BY,
@@ -114,6 +115,11 @@ pub fn controller<K: FleetKind>(
             subnets,
             watcher::Config::default(),
             move |subnet: Subnet| {
+                // A Subnet's status changes every block (price, block numbers); only what its
+                // fleets act on wakes them, or every fleet would run every block.
+                if !seen.changed(&subnet) {
+                    return Vec::new();
+                }
                 let ns = subnet.namespace();
                 let name = subnet.name_any();
                 store
@@ -157,6 +163,40 @@ pub fn controller<K: FleetKind>(
         )
 }
 
+/// The last fleet-relevant state seen of each Subnet, so that the Subnet watch wakes fleets only
+/// when something they act on changed: the spec, the netuid, the chain (endpoint, genesis,
+/// runtime), the tempo, or a condition's status or reason. Not the per-block numbers.
+#[derive(Clone, Default)]
+struct SubnetRelevance(Arc<std::sync::Mutex<BTreeMap<(String, String), u64>>>);
+
+impl SubnetRelevance {
+    /// Records `subnet`'s relevant state; true when it differs from the last one seen.
+    fn changed(&self, subnet: &Subnet) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        subnet.metadata.generation.hash(&mut h);
+        subnet.metadata.uid.hash(&mut h);
+        subnet.metadata.deletion_timestamp.is_some().hash(&mut h);
+        if let Some(s) = &subnet.status {
+            (
+                s.netuid,
+                &s.endpoint,
+                &s.genesis_hash,
+                s.runtime_spec_version,
+                s.tempo,
+                s.registration_open,
+            )
+                .hash(&mut h);
+            for c in &s.conditions {
+                (&c.type_, &c.status, &c.reason).hash(&mut h);
+            }
+        }
+        let key = (subnet.namespace().unwrap_or_default(), subnet.name_any());
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.insert(key, h.finish()) != Some(h.finish())
+    }
+}
+
 /// Reconciles one Miner or Validator.
 pub async fn reconcile<K: FleetKind>(
     guard: Arc<DeserializeGuard<K>>,
@@ -166,10 +206,46 @@ pub async fn reconcile<K: FleetKind>(
         Ok(obj) => obj,
         Err(invalid) => return Err(super::report_invalid::<K>(&ctx, invalid).await),
     };
+    // A failing fleet waits out its back-off, whatever woke it (a Pod, a Subnet's new block).
+    if let Some(left) = ctx.backing_off(obj) {
+        return Ok(Action::requeue(left));
+    }
     let started = Instant::now();
     let result = reconcile_fleet(obj, &ctx).await;
+    if let Err(e) = &result {
+        report_failure(&ctx, obj, e).await;
+    }
     super::finish(&ctx, obj, started, &result);
     result
+}
+
+/// Makes a failed reconcile visible: `Degraded=True` with the step and the API server's message,
+/// and one Warning event, both only when that message is new. The next reconcile that gets
+/// through writes the status it computes, which clears it.
+async fn report_failure<K: FleetKind>(ctx: &Context, obj: &K, error: &Error) {
+    let reason = error.metric_label();
+    let message = error.summary();
+    let mut status = obj.fleet_status().cloned().unwrap_or_default();
+    let same = find(&status.conditions, types::DEGRADED)
+        .is_some_and(|c| c.status == "True" && c.reason == reason && c.message == message);
+    if same {
+        return;
+    }
+    crate::crd::conditions::set_condition(
+        &mut status.conditions,
+        crate::crd::conditions::NewCondition {
+            type_: types::DEGRADED,
+            status: true,
+            reason,
+            message: message.clone(),
+        },
+        obj.meta().generation,
+        Timestamp::now(),
+    );
+    if let Err(e) = ctx.apply_status(obj, &status).await {
+        tracing::warn!(error = %e, "could not report a failed reconcile in status");
+    }
+    ctx.publish(obj, EventType::Warning, reason, message).await;
 }
 
 #[tracing::instrument(skip_all, fields(kind = %K::kind(&()), name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default()))]
@@ -177,6 +253,9 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     let ns = obj.namespace().ok_or(Error::MissingNamespace)?;
     let spec = obj.fleet();
     let mut observed = observe(&ctx.client, &ns, spec).await?;
+    if observed.problem.is_none() {
+        observed.problem = name_taken(&ctx.client, &ns, obj).await?;
+    }
     let name = obj.name_any();
     // The status as this reconcile builds it; the registration step writes intents through it.
     let mut working = obj.fleet_status().cloned().unwrap_or_default();
@@ -363,7 +442,7 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
         .as_ref()
         .is_some_and(|w| w.replicas.values().any(|r| !r.ready));
     Ok(match observed.problem {
-        Some(Problem::InvalidSpec(_)) => Action::await_change(),
+        Some(Problem::InvalidSpec(_) | Problem::TemplatePolicy { .. }) => Action::await_change(),
         // Referenced objects are watched, but a foreign Secret in the way or a chain-side change
         // is not: look again soon.
         Some(_) => Action::requeue(std::time::Duration::from_secs(30)),
@@ -402,6 +481,42 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
             Action::requeue(after)
         }
     })
+}
+
+/// Whether a fleet of the other kind holds this name: the older of the two keeps it (ties go to
+/// the smaller uid), the other creates nothing and says why.
+async fn name_taken<K: FleetKind>(client: &Client, ns: &str, obj: &K) -> Result<Option<Problem>> {
+    let other = if K::COMPONENT == <Miner as FleetKind>::COMPONENT {
+        kube::core::ApiResource::erase::<Validator>(&())
+    } else {
+        kube::core::ApiResource::erase::<Miner>(&())
+    };
+    let api: Api<kube::core::DynamicObject> = Api::namespaced_with(client.clone(), ns, &other);
+    let name = obj.name_any();
+    let Some(theirs) = api
+        .get_metadata_opt(&name)
+        .await
+        .map_err(|source| Error::ListChildren {
+            kind: other.kind.clone(),
+            source,
+        })?
+    else {
+        return Ok(None);
+    };
+    let age = |m: &kube::core::ObjectMeta| {
+        (
+            m.creation_timestamp.as_ref().map(|t| t.0),
+            m.uid.clone().unwrap_or_default(),
+        )
+    };
+    if age(&theirs.metadata) < age(obj.meta()) {
+        return Ok(Some(Problem::NameTaken {
+            kind: K::kind(&()).to_string(),
+            other_kind: other.kind,
+            name,
+        }));
+    }
+    Ok(None)
 }
 
 /// The chain endpoint pods use: the Subnet's URL, or the public endpoint of a named network.
@@ -576,6 +691,35 @@ pub fn error_policy<K: FleetKind>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subnets_new_block_does_not_wake_its_fleets_but_a_new_netuid_does() {
+        let seen = SubnetRelevance::default();
+        let mut sn: Subnet = serde_yaml::from_str(
+            "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn, namespace: ns, generation: 1}, spec: {network: finney, netuid: 7}}",
+        )
+        .unwrap_or_else(|e| panic!("fixture: {e}"));
+        let mut status = crate::crd::subnet::SubnetStatus {
+            netuid: Some(7),
+            best_block: Some(100),
+            registration_price_rao: Some(1_000),
+            ..Default::default()
+        };
+        sn.status = Some(status.clone());
+        assert!(seen.changed(&sn), "first sight");
+        // Every block: new numbers, nothing a fleet acts on.
+        status.best_block = Some(101);
+        status.finalized_block = Some(99);
+        status.registration_price_rao = Some(990);
+        status.uids_used = Some(12);
+        sn.status = Some(status.clone());
+        assert!(!seen.changed(&sn), "a new block woke the fleets");
+        status.netuid = Some(8);
+        sn.status = Some(status);
+        assert!(seen.changed(&sn), "a new netuid must wake them");
+        sn.metadata.generation = Some(2);
+        assert!(seen.changed(&sn), "a spec change must wake them");
+    }
     use k8s_openapi::ByteString;
     use std::collections::BTreeMap;
 

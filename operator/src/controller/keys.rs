@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 
 use super::fleet::FleetKind;
@@ -19,7 +19,7 @@ use super::validate::Problem;
 use super::{Context, Error, FIELD_MANAGER, Result};
 use crate::crd::fleet::{FleetSpec, KeyFormat};
 use crate::keys::secrets::{self, Existing, Source};
-use crate::keys::signer::{Signer, SignerKind};
+use crate::keys::signer::{LoadError, Signer, SignerKind};
 use crate::keys::{Hotkey, KeyError, ss58_decode};
 
 /// A replica's hotkey as the controller knows it (public parts only).
@@ -100,7 +100,7 @@ pub async fn ensure<K: FleetKind>(
             obs.hotkeys.insert(index, h.clone());
             continue;
         }
-        match create_hotkey(ctx, obj, &api, ns, spec, index).await? {
+        match create_hotkey(ctx, obj, &api, ns, spec, index, &coldkey_public).await? {
             Ok(h) => {
                 obs.hotkeys.insert(index, h);
             }
@@ -123,7 +123,8 @@ pub async fn ensure<K: FleetKind>(
 }
 
 /// Creates replica `index`'s hotkey Secret (generated or imported). A Secret already under that
-/// name is read and classified, never overwritten.
+/// name is read and classified, never overwritten. An import is refused (see
+/// [`import_refusal`]) when its Secret is another fleet's key or its key is the coldkey.
 async fn create_hotkey<K: FleetKind>(
     ctx: &Context,
     obj: &K,
@@ -131,6 +132,7 @@ async fn create_hotkey<K: FleetKind>(
     ns: &str,
     spec: &FleetSpec,
     index: u32,
+    coldkey_public: &[u8; 32],
 ) -> Result<std::result::Result<HotkeyRef, Problem>> {
     let name = obj.name_any();
     let kind = K::kind(&()).to_string();
@@ -164,7 +166,37 @@ async fn create_hotkey<K: FleetKind>(
                 .secret_ref
                 .key_or(super::validate::default_key(import.format))
                 .to_string();
-            let value = read_key(api, &import.secret_ref.name, &key_name).await?;
+            let pos = spec
+                .wallet
+                .hotkeys
+                .imports
+                .iter()
+                .position(|i| i.index == index)
+                .unwrap_or_default();
+            let refuse = |reason: String| {
+                Ok(Err(Problem::InvalidHotkeyImport {
+                    name: import.secret_ref.name.clone(),
+                    index,
+                    reason: format!("wallet.hotkeys.imports[{pos}].secretRef: {reason}"),
+                }))
+            };
+            let source_secret = api
+                .get_opt(&import.secret_ref.name)
+                .await
+                .map_err(|source| Error::FetchSecret {
+                    name: import.secret_ref.name.clone(),
+                    source,
+                })?;
+            if let Some(reason) = source_secret.as_ref().and_then(operator_made) {
+                return refuse(reason);
+            }
+            if let Some(reason) = signer_of_another_fleet(ctx, ns, &import.secret_ref.name).await? {
+                return refuse(reason);
+            }
+            let value = source_secret
+                .and_then(|s| s.data)
+                .and_then(|mut d| d.remove(&key_name))
+                .map(|b| zeroize::Zeroizing::new(b.0));
             let Some(value) = value else {
                 return Ok(Err(Problem::SecretKeyMissing {
                     name: import.secret_ref.name.clone(),
@@ -179,13 +211,30 @@ async fn create_hotkey<K: FleetKind>(
                     .and_then(Hotkey::from_mnemonic),
             };
             match parsed {
-                Ok(k) => (
-                    k,
-                    Source::Imported {
-                        secret: import.secret_ref.name.clone(),
-                        key: key_name,
-                    },
-                ),
+                Ok(k) if k.public() == *coldkey_public => {
+                    return refuse(format!(
+                        "the imported key is the coldkey itself (wallet.coldkeyPub {}); a hotkey \
+                         must be another key, and the coldkey never enters a pod",
+                        k.ss58()
+                    ));
+                }
+                Ok(k) => {
+                    // One hotkey in two pods: another replica (of any fleet) already runs it.
+                    if let Some(holder) = hotkey_holder(api, &k.ss58()).await? {
+                        return refuse(format!(
+                            "the imported hotkey {} is already the hotkey of {holder}; one hotkey \
+                             may run in one pod only",
+                            k.ss58()
+                        ));
+                    }
+                    (
+                        k,
+                        Source::Imported {
+                            secret: import.secret_ref.name.clone(),
+                            key: key_name,
+                        },
+                    )
+                }
                 Err(e) => {
                     return Ok(Err(Problem::InvalidHotkeyImport {
                         name: import.secret_ref.name.clone(),
@@ -271,6 +320,21 @@ async fn ensure_coldkeypub<K: FleetKind>(
     if let Some(h) = &have {
         let labels = h.metadata.labels.clone().unwrap_or_default();
         let ours = want_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        // The user's own coldkeypub Secret under that very name (the samples name it so) is
+        // the file the pods need: it was checked to be a public file of this coldkey, so it is
+        // used as it is, and not written.
+        let theirs_is_the_spec = obj
+            .fleet()
+            .wallet
+            .coldkey_pub
+            .secret_ref
+            .as_ref()
+            .is_some_and(|r| {
+                r.name == want_name && r.key_or(secrets::COLDKEYPUB_KEY) == secrets::COLDKEYPUB_KEY
+            });
+        if theirs_is_the_spec && !ours {
+            return Ok(None);
+        }
         if !ours {
             return Ok(Some(Problem::ColdkeyPubSecretConflict { name: want_name }));
         }
@@ -296,17 +360,95 @@ async fn ensure_coldkeypub<K: FleetKind>(
     Ok(None)
 }
 
-async fn read_key(api: &Api<Secret>, name: &str, key: &str) -> Result<Option<Vec<u8>>> {
-    let s = api
-        .get_opt(name)
+/// Which replica's hotkey Secret (made by the operator, in this namespace) holds `ss58`, if any:
+/// "Miner m replica 0".
+async fn hotkey_holder(api: &Api<Secret>, ss58: &str) -> Result<Option<String>> {
+    let selector = format!(
+        "{}={},{}=hotkey",
+        super::labels::MANAGED_BY,
+        super::labels::MANAGER,
+        super::labels::COMPONENT
+    );
+    let list = api
+        .list_metadata(&ListParams::default().labels(&selector))
         .await
-        .map_err(|source| Error::FetchSecret {
-            name: name.to_string(),
+        .map_err(|source| Error::ListChildren {
+            kind: "Secret".into(),
             source,
         })?;
-    Ok(s.and_then(|s| s.data)
-        .and_then(|mut d| d.remove(key))
-        .map(|b| b.0))
+    Ok(list.items.iter().find_map(|m| {
+        let annotations = m.metadata.annotations.as_ref()?;
+        (annotations
+            .get(secrets::SS58_ANNOTATION)
+            .map(String::as_str)
+            == Some(ss58))
+        .then(|| {
+            let labels = m.metadata.labels.clone().unwrap_or_default();
+            let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+            format!(
+                "{} {} replica {}",
+                get(secrets::OWNER_KIND_LABEL),
+                get(super::labels::INSTANCE),
+                get(secrets::REPLICA_INDEX_LABEL)
+            )
+        })
+    }))
+}
+
+/// Why a hotkey may not be imported from `secret` because the operator made it (another
+/// replica's or fleet's hotkey, or a coldkeypub Secret): importing it would put one key in two
+/// pods, or hand another fleet's hotkey to whoever wrote this fleet.
+fn operator_made(secret: &Secret) -> Option<String> {
+    let labels = secret.metadata.labels.as_ref()?;
+    if labels.get(super::labels::MANAGED_BY).map(String::as_str) != Some(super::labels::MANAGER) {
+        return None;
+    }
+    let component = labels.get(super::labels::COMPONENT).map(String::as_str);
+    let instance = labels.get(super::labels::INSTANCE).map(String::as_str);
+    Some(format!(
+        "Secret {} was created by subnet-operator ({} of {}); the operator's own Secrets \
+         cannot be imported as a hotkey",
+        secret.name_any(),
+        component.unwrap_or("unknown component"),
+        instance.unwrap_or("an unknown resource")
+    ))
+}
+
+/// Why a hotkey may not be imported from Secret `name` because a Miner or Validator of the
+/// namespace names it as its coldkeyPub or registration signer (see
+/// [`super::policy::signer_secrets`]); read as plain JSON so that one unreadable object does
+/// not hide the others.
+async fn signer_of_another_fleet(ctx: &Context, ns: &str, name: &str) -> Result<Option<String>> {
+    for ar in [
+        ApiResource::erase::<crate::crd::Miner>(&()),
+        ApiResource::erase::<crate::crd::Validator>(&()),
+    ] {
+        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ar);
+        let list =
+            api.list(&ListParams::default())
+                .await
+                .map_err(|source| Error::ListChildren {
+                    kind: ar.kind.clone(),
+                    source,
+                })?;
+        for o in list.items {
+            let fleet = o.name_any();
+            let Ok(json) = serde_json::to_value(&o) else {
+                continue;
+            };
+            if let Some((_, what)) = super::policy::signer_secrets(&json)
+                .into_iter()
+                .find(|(n, _)| n == name)
+            {
+                return Ok(Some(format!(
+                    "Secret {name} is {what} of {} {fleet}; a signer's key cannot be imported as \
+                     a hotkey",
+                    ar.kind
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Loads (or takes from the cache) the registration signer, and checks that a coldkey signer
@@ -360,28 +502,17 @@ async fn load_signer(
             "{ns}/{}+{}@{rv}.{pw_rv}",
             c.secret_ref.name, c.password_secret_ref.name
         );
-        match ctx.signers.get(&cache_key) {
-            Some(s) => s,
-            None => {
-                // Argon2i at 512 MiB: seconds of CPU, off the async runtime.
-                let password = zeroize::Zeroizing::new(password);
-                let loaded = tokio::task::spawn_blocking(move || {
-                    let trimmed = trim_newline(&password);
-                    Signer::coldkey(&keyfile, trimmed)
-                })
-                .await;
-                match loaded {
-                    Ok(Ok(s)) => {
-                        let s = Arc::new(s);
-                        ctx.signers.insert(cache_key.clone(), s.clone());
-                        s
-                    }
-                    Ok(Err(e)) => {
-                        return invalid(format!("coldkey in Secret {}: {e}", c.secret_ref.name));
-                    }
-                    Err(e) => return invalid(format!("coldkey decryption task: {e}")),
-                }
+        // Argon2i at 512 MiB, once per version of the two Secrets (failures too), off the
+        // async runtime.
+        let password = zeroize::Zeroizing::new(password);
+        let password = zeroize::Zeroizing::new(trim_newline(&password).to_vec());
+        let keyfile = zeroize::Zeroizing::new(keyfile);
+        match ctx.signers.coldkey(&cache_key, keyfile, password).await {
+            Ok(s) => s,
+            Err(LoadError::Key(e)) => {
+                return invalid(format!("coldkey in Secret {}: {e}", c.secret_ref.name));
             }
+            Err(e @ LoadError::Task(_)) => return invalid(e.to_string()),
         }
     } else {
         return Ok(Ok(None));

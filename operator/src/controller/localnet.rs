@@ -395,7 +395,8 @@ pub async fn reconcile(
             EventType::Warning,
             "ChainReset",
             format!(
-                "the localnet's genesis hash changed (its pod restarted): the chain is new; scaffolding it again (netuid was {old_netuid:?})"
+                "the localnet's genesis hash changed (its pod restarted): the chain is new; scaffolding it again{}",
+                old_netuid.map(|n| format!(" (netuid was {n})")).unwrap_or_default()
             ),
         )
         .await;

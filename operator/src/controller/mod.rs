@@ -8,6 +8,7 @@ pub mod build;
 pub mod fleet;
 pub mod keys;
 pub mod localnet;
+pub mod policy;
 pub mod registration;
 pub mod rollout;
 pub mod status;
@@ -150,6 +151,35 @@ impl Error {
         }
     }
 
+    /// A one-line message for a condition or an event: the step, and the API server's own
+    /// message when it answered (not the debug dump of its whole response).
+    pub fn summary(&self) -> String {
+        let api = |e: &kube::Error| match e {
+            kube::Error::Api(status) => status.message.clone(),
+            other => other.to_string(),
+        };
+        match self {
+            Error::FetchSubnet { name, source } => {
+                format!("reading Subnet {name}: {}", api(source))
+            }
+            Error::FetchSecret { name, source } => {
+                format!("reading Secret {name}: {}", api(source))
+            }
+            Error::ApplySecret { name, source } => {
+                format!("writing Secret {name}: {}", api(source))
+            }
+            Error::ListChildren { kind, source } => format!("listing {kind}s: {}", api(source)),
+            Error::ApplyChild { kind, name, source } => {
+                format!("applying {kind} {name}: {}", api(source))
+            }
+            Error::DeleteChild { kind, name, source } => {
+                format!("deleting {kind} {name}: {}", api(source))
+            }
+            Error::PatchStatus(source) => format!("writing status: {}", api(source)),
+            other => other.to_string(),
+        }
+    }
+
     /// Permanent errors are not retried until the object changes.
     pub fn is_permanent(&self) -> bool {
         matches!(
@@ -180,7 +210,25 @@ pub struct Context {
     /// same nonce.
     signer_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     /// Consecutive failures per object, for capped exponential backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Backoff>>,
+    /// Invalid objects already reported, by object key: the generation and error reported.
+    /// The report is written once; the status write it makes wakes the object again, and that
+    /// wake must not write (and announce) the same thing again.
+    reported_invalid: Mutex<HashMap<String, (Option<i64>, String)>>,
+    /// The highest spend this process has recorded per fleet (by uid): a lower one in status or
+    /// in the ledger annotation is not believed.
+    spend: Mutex<HashMap<String, crate::crd::fleet::SpendStatus>>,
+}
+
+/// The back-off state of one failing object.
+#[derive(Clone, Copy, Debug)]
+struct Backoff {
+    /// Consecutive failures.
+    failures: u32,
+    /// No reconcile before this, unless the spec changes.
+    until: std::time::Instant,
+    /// The generation that failed.
+    generation: Option<i64>,
 }
 
 impl Context {
@@ -199,6 +247,8 @@ impl Context {
             chain: None,
             signer_locks: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            reported_invalid: Mutex::new(HashMap::new()),
+            spend: Mutex::new(HashMap::new()),
         }
     }
 
@@ -256,16 +306,77 @@ impl Context {
         lock.lock_owned().await
     }
 
-    fn backoff(&self, key: String) -> Duration {
+    fn backoff(&self, key: String, generation: Option<i64>) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let n = failures.entry(key).or_insert(0);
-        *n = n.saturating_add(1);
-        backoff_delay(*n)
+        let b = failures.entry(key).or_insert(Backoff {
+            failures: 0,
+            until: std::time::Instant::now(),
+            generation,
+        });
+        b.failures = b.failures.saturating_add(1);
+        let delay = backoff_delay(b.failures);
+        b.until = std::time::Instant::now() + delay;
+        b.generation = generation;
+        delay
     }
 
     fn reset_backoff(&self, key: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.remove(key);
+    }
+
+    /// How long a failing object must still wait before its next reconcile. Watch events (a
+    /// Subnet's new block, a Pod's status) would otherwise wake it at once, again and again, and
+    /// defeat the back-off; a new generation (the user changed the spec) is tried at once.
+    pub(crate) fn backing_off<K: Resource<DynamicType = ()>>(&self, obj: &K) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let b = failures.get(&object_key(obj))?;
+        if b.generation != obj.meta().generation {
+            return None;
+        }
+        let left = b.until.saturating_duration_since(std::time::Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// The spend this process last recorded for `obj` (by uid).
+    pub(crate) fn remembered_spend<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+    ) -> Option<crate::crd::fleet::SpendStatus> {
+        let uid = obj.meta().uid.as_deref()?;
+        let spend = self.spend.lock().unwrap_or_else(|p| p.into_inner());
+        spend.get(uid).cloned()
+    }
+
+    /// Records the spend of `obj` (by uid).
+    pub(crate) fn remember_spend<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        value: &crate::crd::fleet::SpendStatus,
+    ) {
+        let Some(uid) = obj.meta().uid.clone() else {
+            return;
+        };
+        let mut spend = self.spend.lock().unwrap_or_else(|p| p.into_inner());
+        spend.insert(uid, value.clone());
+    }
+
+    /// Whether this exact problem of this generation is new; records it if so.
+    fn first_report(&self, key: String, generation: Option<i64>, error: &str) -> bool {
+        let mut reported = self
+            .reported_invalid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        first_report(&mut reported, key, generation, error)
+    }
+
+    /// Forgets a reported invalid object once it reads again.
+    fn forget_report(&self, key: &str) {
+        let mut reported = self
+            .reported_invalid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        reported.remove(key);
     }
 }
 
@@ -273,7 +384,7 @@ impl Context {
 /// changed): a Warning event and `Ready=False` with reason `InvalidObject`. Returns the error.
 pub(crate) async fn report_invalid<K>(ctx: &Context, invalid: &InvalidObject) -> Error
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + DeserializeOwned,
 {
     let kind = K::kind(&());
     let err = Error::InvalidObject(invalid.error.clone());
@@ -281,6 +392,10 @@ where
     let (Some(ns), Some(name)) = (&invalid.metadata.namespace, &invalid.metadata.name) else {
         return err;
     };
+    let key = format!("{kind}/{ns}/{name}");
+    if !ctx.first_report(key, invalid.metadata.generation, &invalid.error) {
+        return err;
+    }
     let reference = ObjectReference {
         api_version: Some(K::api_version(&()).to_string()),
         kind: Some(kind.to_string()),
@@ -290,7 +405,32 @@ where
         resource_version: invalid.metadata.resource_version.clone(),
         ..Default::default()
     };
-    let message = format!("cannot read this {kind}: {}", invalid.error);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), ns, &ApiResource::erase::<K>(&()));
+    // Name the field: read the object once more and decode it with the path tracked.
+    let field = match api.get(name).await {
+        Ok(raw) => serde_json::to_value(&raw).ok().and_then(|v| {
+            let path = serde_path_to_error::deserialize::<_, K>(v.clone())
+                .err()?
+                .path()
+                .to_string();
+            // A fleet's spec is flattened into the kind's, which hides the path below `spec`:
+            // read it as the shared fleet spec for the rest of the way.
+            if path == "spec"
+                && let Err(e) = serde_path_to_error::deserialize::<_, crate::crd::fleet::FleetSpec>(
+                    v["spec"].clone(),
+                )
+            {
+                return Some(format!("spec.{}", e.path()));
+            }
+            Some(path)
+        }),
+        Err(_) => None,
+    };
+    let message = match field {
+        Some(path) => format!("cannot read this {kind}: {path}: {}", invalid.error),
+        None => format!("cannot read this {kind}: {}", invalid.error),
+    };
     let ev = Event {
         type_: EventType::Warning,
         reason: "InvalidObject".to_string(),
@@ -302,8 +442,6 @@ where
     if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
         tracing::warn!(error = %e, "could not publish event");
     }
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), ns, &ApiResource::erase::<K>(&()));
     let body = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": kind,
@@ -333,6 +471,21 @@ where
     err
 }
 
+/// Whether `error` at `generation` of the object `key` is news to `reported`; records it if so.
+fn first_report(
+    reported: &mut HashMap<String, (Option<i64>, String)>,
+    key: String,
+    generation: Option<i64>,
+    error: &str,
+) -> bool {
+    let entry = (generation, error.to_string());
+    if reported.get(&key) == Some(&entry) {
+        return false;
+    }
+    reported.insert(key, entry);
+    true
+}
+
 /// Capped exponential backoff: 5 s, 10 s, 20 s, … up to 5 minutes.
 pub fn backoff_delay(failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(6);
@@ -357,6 +510,7 @@ pub(crate) fn finish<K: Resource<DynamicType = ()>>(
 ) {
     let kind = K::kind(&());
     ctx.metrics.reconciled(&kind, started.elapsed());
+    ctx.forget_report(&object_key(obj));
     match result {
         Ok(_) => ctx.reset_backoff(&object_key(obj)),
         Err(e) => ctx.metrics.failed(&kind, e.metric_label()),
@@ -374,7 +528,7 @@ pub(crate) fn error_policy<K: Resource<DynamicType = ()>>(
         tracing::warn!(error = %error, "permanent reconcile error; waiting for a change");
         return Action::await_change();
     }
-    let delay = ctx.backoff(object_key(obj));
+    let delay = ctx.backoff(object_key(obj), obj.meta().generation);
     tracing::warn!(error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
@@ -509,6 +663,20 @@ mod tests {
         assert_eq!(backoff_delay(4), Duration::from_secs(40));
         assert_eq!(backoff_delay(7), Duration::from_secs(300));
         assert_eq!(backoff_delay(100), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn an_invalid_object_is_reported_once_per_generation_and_error() {
+        let mut reported = HashMap::new();
+        let mut first =
+            |key: &str, g: Option<i64>, e: &str| first_report(&mut reported, key.into(), g, e);
+        assert!(first("Miner/ns/m", Some(1), "bad"));
+        assert!(!first("Miner/ns/m", Some(1), "bad"), "reported twice");
+        assert!(
+            first("Miner/ns/m", Some(2), "bad"),
+            "a new generation is news"
+        );
+        assert!(first("Miner/ns/m", Some(2), "worse"), "a new error is news");
     }
 
     #[test]

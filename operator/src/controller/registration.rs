@@ -53,6 +53,41 @@ pub struct RegistrationObservation {
     pub price_guard: Option<PriceGuard>,
 }
 
+/// The annotation where the operator keeps its own record of what a fleet has burned, next to
+/// `status.spend`: a status edit (or a status wiped by a restore) must not hand the budget back.
+pub const SPEND_LEDGER_ANNOTATION: &str = "subnet-operator.io/spend";
+
+/// The spend to trust among several records of it (status, the ledger annotation, what this
+/// process remembers): the latest window, and in it the highest spend. A lower value is never
+/// believed over a higher one of the same window.
+pub fn trusted_spend<'a>(
+    records: impl IntoIterator<Item = &'a SpendStatus>,
+) -> Option<SpendStatus> {
+    let start = |s: &SpendStatus| {
+        s.window_start
+            .as_deref()
+            .and_then(|w| w.parse::<Timestamp>().ok())
+    };
+    let mut best: Option<SpendStatus> = None;
+    for r in records {
+        best = Some(match best {
+            None => r.clone(),
+            Some(b) => {
+                let total = b.total_spent_rao.max(r.total_spent_rao);
+                let mut pick = match start(r).cmp(&start(&b)) {
+                    std::cmp::Ordering::Greater => r.clone(),
+                    std::cmp::Ordering::Less => b,
+                    std::cmp::Ordering::Equal if r.spent_rao > b.spent_rao => r.clone(),
+                    std::cmp::Ordering::Equal => b,
+                };
+                pick.total_spent_rao = total;
+                pick
+            }
+        });
+    }
+    best
+}
+
 /// Spend in the current window; starts a new window when the old one has passed.
 pub fn window_spend(spend: Option<&SpendStatus>, window_secs: u64, now: Timestamp) -> SpendStatus {
     let mut s = spend.cloned().unwrap_or_default();
@@ -70,6 +105,27 @@ pub fn window_spend(spend: Option<&SpendStatus>, window_secs: u64, now: Timestam
     }
     s.spent_tao = rao_to_tao(s.spent_rao);
     s
+}
+
+/// Writes the spend ledger annotation (a merge patch of that one key).
+async fn write_ledger<K: FleetKind>(ctx: &Context, obj: &K, spend: &SpendStatus) -> Result<()> {
+    let ns = obj.namespace().ok_or(Error::MissingNamespace)?;
+    let value = serde_json::to_string(spend).map_err(Error::Serialize)?;
+    let patch = serde_json::json!({"metadata": {"annotations": {SPEND_LEDGER_ANNOTATION: value}}});
+    ctx.metrics.wrote(&K::kind(&()), "spend-ledger");
+    Api::<K>::namespaced(ctx.client.clone(), &ns)
+        .patch(
+            &obj.name_any(),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|source| Error::ApplyChild {
+            kind: K::kind(&()).to_string(),
+            name: obj.name_any(),
+            source,
+        })?;
+    Ok(())
 }
 
 /// Writes what the chain says of each replica into `status` (pure).
@@ -338,7 +394,19 @@ pub async fn reconcile<K: FleetKind>(
     obs.deregistered = status.deregistered.clone();
 
     let window = numbers.budget.map(|(_, w)| w).unwrap_or(86_400);
-    let mut spend = window_spend(status.spend.as_ref(), window, Timestamp::now());
+    let ledger: Option<SpendStatus> = obj
+        .annotations()
+        .get(SPEND_LEDGER_ANNOTATION)
+        .and_then(|v| serde_json::from_str(v).ok());
+    let remembered = ctx.remembered_spend(obj);
+    let recorded = trusted_spend(
+        status
+            .spend
+            .iter()
+            .chain(ledger.iter())
+            .chain(remembered.iter()),
+    );
+    let mut spend = window_spend(recorded.as_ref(), window, Timestamp::now());
 
     // Resolve what is in flight first: the chain decides, not memory of the operator.
     let pending: Vec<(u32, RegistrationIntent, Option<String>)> = status
@@ -728,6 +796,10 @@ pub async fn reconcile<K: FleetKind>(
             "registration.mode Burn needs wallet.registrationSigner".into(),
         ));
     }
+    ctx.remember_spend(obj, &spend);
+    if spend.spent_rao > 0 && ledger.as_ref() != Some(&spend) {
+        write_ledger(ctx, obj, &spend).await?;
+    }
     status.spend = Some(spend);
     obs.registered = status
         .replica_statuses
@@ -1061,5 +1133,29 @@ mod tests {
         let rolled = window_spend(Some(&s2), 3600, much_later);
         assert_eq!(rolled.spent_rao, 0);
         assert_eq!(rolled.window_start, Some(much_later.to_string()));
+    }
+
+    #[test]
+    fn a_lower_spend_is_never_believed_over_a_higher_one() {
+        let at = |w: &str, spent: u64, total: u64| SpendStatus {
+            window_start: Some(w.to_string()),
+            spent_rao: spent,
+            spent_tao: rao_to_tao(spent),
+            total_spent_rao: total,
+        };
+        let ledger = at("2026-01-01T00:00:00Z", 5_920_000, 5_920_000);
+        // A status patched back to zero in the same window: the ledger wins.
+        let wiped = at("2026-01-01T00:00:00Z", 0, 0);
+        let t = trusted_spend([&wiped, &ledger]).unwrap_or_default();
+        assert_eq!((t.spent_rao, t.total_spent_rao), (5_920_000, 5_920_000));
+        // A status with no spend at all: the ledger still counts.
+        let t = trusted_spend([&ledger]).unwrap_or_default();
+        assert_eq!(t.spent_rao, 5_920_000);
+        // A later window starts again from zero, but keeps the highest total.
+        let next = at("2026-01-02T00:00:00Z", 0, 0);
+        let t = trusted_spend([&ledger, &next]).unwrap_or_default();
+        assert_eq!(t.window_start.as_deref(), Some("2026-01-02T00:00:00Z"));
+        assert_eq!((t.spent_rao, t.total_spent_rao), (0, 5_920_000));
+        assert_eq!(trusted_spend([]), None);
     }
 }

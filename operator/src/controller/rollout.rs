@@ -96,7 +96,9 @@ pub fn updatable(
     }
     let next = match canary {
         Some(c) if outdated.contains(&c.index) => Some(c.index),
-        Some(c) if !c.promoted && replicas.contains_key(&c.index) => None,
+        // Not promoted: the rest waits, also when the canary is not a replica at all (the
+        // status says so) — a canary that was asked for is never skipped silently.
+        Some(c) if !c.promoted => None,
         _ => outdated.first().copied(),
     };
     next.into_iter().collect()
@@ -203,6 +205,22 @@ mod tests {
         );
         let promoted = Canary {
             index: 2,
+            promoted: true,
+        };
+        assert_eq!(updatable(&s, "new", Some(&promoted)), set(&[0]));
+    }
+
+    #[test]
+    fn a_canary_that_is_not_a_replica_holds_the_rollout() {
+        // The tester's case: index 5 of 3 replicas silently disabled the canary.
+        let c = Canary {
+            index: 5,
+            promoted: false,
+        };
+        let s = states(&[(0, "old", true), (1, "old", true), (2, "old", true)]);
+        assert_eq!(updatable(&s, "new", Some(&c)), set(&[]));
+        let promoted = Canary {
+            index: 5,
             promoted: true,
         };
         assert_eq!(updatable(&s, "new", Some(&promoted)), set(&[0]));

@@ -123,38 +123,50 @@ pub fn fleet(
                 message: stuck.join("; "),
             }
         });
-        progressing = Some(if w.canary_waiting {
-            NewCondition {
+        progressing = Some(
+            if let Some(index) = w.canary_missing.filter(|_| !w.outdated.is_empty()) {
+                NewCondition {
+                    type_: types::PROGRESSING,
+                    status: true,
+                    reason: "CanaryNotAReplica",
+                    message: format!(
+                        "updateStrategy.canary.index {index} is not a replica of this fleet ({} replicas): the new template waits; point the canary at an existing index or set promoted: true",
+                        spec.replicas
+                    ),
+                }
+            } else if w.canary_waiting {
+                NewCondition {
                 type_: types::PROGRESSING,
                 status: true,
                 reason: "CanaryWaiting",
                 message: "the canary runs the new template; set updateStrategy.canary.promoted: true to roll it out to the rest".to_string(),
             }
-        } else if !w.outdated.is_empty() {
-            NewCondition {
-                type_: types::PROGRESSING,
-                status: true,
-                reason: "RollingUpdate",
-                message: format!(
-                    "{} replica(s) wait for the new template, one at a time",
-                    w.outdated.len()
-                ),
-            }
-        } else if status.ready_replicas < want {
-            NewCondition {
-                type_: types::PROGRESSING,
-                status: true,
-                reason: "ReplicasStarting",
-                message: format!("{}/{want} replicas ready", status.ready_replicas),
-            }
-        } else {
-            NewCondition {
-                type_: types::PROGRESSING,
-                status: false,
-                reason: "Stable",
-                message: "all replicas run the current template".to_string(),
-            }
-        });
+            } else if !w.outdated.is_empty() {
+                NewCondition {
+                    type_: types::PROGRESSING,
+                    status: true,
+                    reason: "RollingUpdate",
+                    message: format!(
+                        "{} replica(s) wait for the new template, one at a time",
+                        w.outdated.len()
+                    ),
+                }
+            } else if status.ready_replicas < want {
+                NewCondition {
+                    type_: types::PROGRESSING,
+                    status: true,
+                    reason: "ReplicasStarting",
+                    message: format!("{}/{want} replicas ready", status.ready_replicas),
+                }
+            } else {
+                NewCondition {
+                    type_: types::PROGRESSING,
+                    status: false,
+                    reason: "Stable",
+                    message: "all replicas run the current template".to_string(),
+                }
+            },
+        );
     }
     for r in &mut status.replica_statuses {
         r.axon_drift = match (&r.axon_on_chain, &r.axon_exposed) {
@@ -498,7 +510,10 @@ pub fn subnet(
                     type_: types::READY,
                     status: false,
                     reason: "SubnetNotOnChain",
-                    message: format!("netuid {:?} does not exist on the chain", status.netuid),
+                    message: match status.netuid {
+                        Some(n) => format!("netuid {n} does not exist on the chain"),
+                        None => "the subnet does not exist on the chain".to_string(),
+                    },
                 },
                 _ => NewCondition {
                     type_: types::READY,

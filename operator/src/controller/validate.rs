@@ -64,9 +64,31 @@ pub enum Problem {
         /// What is wrong (never secret material).
         reason: String,
     },
+    /// The template (or another part of the spec) would give a pod something the policy refuses:
+    /// a Secret, the node, root, a ServiceAccount token (see [`super::policy`]).
+    #[error("{field}: {reason}")]
+    TemplatePolicy {
+        /// The offending field, e.g. `template.volumes[1] (name "keys")`.
+        field: String,
+        /// What is wrong and why it is refused.
+        reason: String,
+    },
     /// The registration signer cannot be loaded or does not match the wallet.
     #[error("registration signer: {0}")]
     InvalidSigner(String),
+    /// A fleet of the other kind (Miner or Validator) already has this name in the namespace:
+    /// the two would share every child name (StatefulSets, Secrets, the disruption budget).
+    #[error(
+        "a {other_kind} named {name} already exists in this namespace; Miners and Validators share child names (StatefulSets, hotkey Secrets, the PodDisruptionBudget), so this {kind} creates nothing: rename one of them"
+    )]
+    NameTaken {
+        /// This fleet's kind.
+        kind: String,
+        /// The kind that holds the name.
+        other_kind: String,
+        /// The name.
+        name: String,
+    },
     /// The coldkey public file is not a bittensor `coldkeypub.txt`.
     #[error("Secret {name} key {key} is not a coldkeypub.txt with an ss58Address: {reason}")]
     InvalidColdkeyPub {
@@ -83,11 +105,13 @@ impl Problem {
     /// The condition and event reason for this problem.
     pub fn reason(&self) -> &'static str {
         match self {
+            Problem::NameTaken { .. } => "NameTaken",
             Problem::HotkeySecretConflict { .. } => "HotkeySecretConflict",
             Problem::ColdkeyPubSecretConflict { .. } => "ColdkeyPubSecretConflict",
             Problem::InvalidHotkeyImport { .. } => "InvalidHotkeyImport",
             Problem::InvalidSigner(_) => "InvalidSigner",
             Problem::InvalidSpec(_) => "InvalidSpec",
+            Problem::TemplatePolicy { .. } => "TemplatePolicy",
             Problem::SubnetNotFound(_) => "SubnetNotFound",
             Problem::SecretNotFound { .. } => "SecretNotFound",
             Problem::SecretKeyMissing { .. } => "SecretKeyMissing",
@@ -166,7 +190,8 @@ pub struct FleetNumbers {
     pub budget: Option<(u64, u64)>,
 }
 
-/// Checks a fleet spec; returns the parsed numbers or the first problem.
+/// Checks a fleet spec, including the template policy ([`super::policy::check`]); returns the
+/// parsed numbers or the first problem.
 pub fn fleet(spec: &FleetSpec) -> Result<FleetNumbers, Problem> {
     let invalid = |m: String| Err(Problem::InvalidSpec(m));
     if spec.replicas < 0 {
@@ -225,6 +250,7 @@ pub fn fleet(spec: &FleetSpec) -> Result<FleetNumbers, Problem> {
             g.resource_name
         ));
     }
+    super::policy::check(spec)?;
     Ok(FleetNumbers {
         max_price_rao,
         budget,
@@ -271,6 +297,26 @@ pub fn coldkeypub_ss58(contents: &[u8]) -> Result<String, String> {
         .ok_or_else(|| "no ss58Address field".to_string())?;
     if !is_ss58(ss58) {
         return Err(format!("{ss58:?} is not an SS58 address"));
+    }
+    // A private keyfile is not a public one: it would be mounted into every pod of the fleet.
+    if let Some(field) = ["secretPhrase", "secretSeed", "privateKey"]
+        .into_iter()
+        .find(|f| v.get(f).is_some_and(|x| !x.is_null()))
+    {
+        return Err(format!(
+            "it holds {field}: this is a private keyfile, not the coldkey's public file"
+        ));
+    }
+    let key = crate::keys::ss58_decode(ss58)
+        .map_err(|_| format!("{ss58:?} is not a valid SS58 address (checksum)"))?;
+    if let Some(public) = v.get("publicKey").and_then(|p| p.as_str()) {
+        let hex = public.strip_prefix("0x").unwrap_or(public);
+        let ours: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        if !hex.eq_ignore_ascii_case(&ours) {
+            return Err(format!(
+                "its publicKey does not belong to its ss58Address {ss58}"
+            ));
+        }
     }
     Ok(ss58.to_string())
 }
@@ -373,8 +419,27 @@ spec:
     }
 
     #[test]
+    fn the_template_policy_is_part_of_validation() {
+        let m = miner(&BASE.replace(
+            "  template: {image: miner:1}",
+            "  template: {image: miner:1, volumes: [{name: keys, secret: {secretName: proxy}}]}",
+        ));
+        let p = fleet(&m.spec.fleet).err();
+        assert_eq!(p.as_ref().map(Problem::reason), Some("TemplatePolicy"));
+        assert!(
+            p.map(|p| p.to_string())
+                .is_some_and(|m| m.starts_with(r#"template.volumes[0] (name "keys"): secret"#))
+        );
+        let m = miner(&BASE.replace("name: hk0", "name: proxy"));
+        assert_eq!(
+            fleet(&m.spec.fleet).map_err(|p| p.reason()),
+            Err("InvalidHotkeyImport")
+        );
+    }
+
+    #[test]
     fn coldkeypub_files_are_read() {
-        let good = br#"{"accountId":"0xd4","publicKey":"0xd4","ss58Address":"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY","cryptoType":1}"#;
+        let good = br#"{"accountId":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","publicKey":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","ss58Address":"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY","cryptoType":1}"#;
         assert_eq!(
             coldkeypub_ss58(good).as_deref(),
             Ok("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY")
@@ -382,6 +447,18 @@ spec:
         assert!(coldkeypub_ss58(b"not json").is_err());
         assert!(coldkeypub_ss58(br#"{"ss58Address":"nope"}"#).is_err());
         assert!(coldkeypub_ss58(br#"{"publicKey":"0x00"}"#).is_err());
+        // The tester's cases: a private keyfile, and an address whose key is another's.
+        let private = br#"{"publicKey":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","secretPhrase":"bottom drive obey lake curtain smoke basket hold race lonely fit walk","ss58Address":"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"}"#;
+        assert!(coldkeypub_ss58(private).is_err_and(|e| e.contains("private keyfile")));
+        let mismatch = br#"{"publicKey":"0x8eaf04151687736326c9fea17e25fc5287613693c912909cb226aa4794f26a48","ss58Address":"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"}"#;
+        assert!(coldkeypub_ss58(mismatch).is_err_and(|e| e.contains("does not belong")));
+        // A bad checksum with the right shape.
+        assert!(
+            coldkeypub_ss58(
+                br#"{"ss58Address":"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQZ"}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

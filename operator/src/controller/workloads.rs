@@ -63,6 +63,9 @@ pub struct WorkloadObservation {
     pub outdated: BTreeSet<u32>,
     /// The canary replica is on the new template and ready, waiting for promotion.
     pub canary_waiting: bool,
+    /// The canary index is not a replica (it is at or above `replicas`, or scaled away): template
+    /// changes are held until it is promoted or points at a replica.
+    pub canary_missing: Option<u32>,
     /// Since when the canary has been ready on the new template (for `autoPromoteAfter`).
     pub canary: Option<CanaryStatus>,
 }
@@ -384,6 +387,7 @@ pub async fn reconcile(
             && !obs.outdated.is_empty()
             && !obs.outdated.contains(&c.index)
             && obs.replicas.get(&c.index).is_some_and(|r| r.ready);
+        obs.canary_missing = (!c.promoted && !active.contains(&c.index)).then_some(c.index);
     }
     Ok(obs)
 }

@@ -31,7 +31,7 @@ pub const DEV_PHRASE: &str =
 pub const SIGNING_CONTEXT: &[u8] = b"substrate";
 
 /// Errors of key handling. Messages never contain secret material.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
     /// The phrase is not a valid BIP39 mnemonic.
     #[error("not a valid BIP39 mnemonic")]

@@ -30,6 +30,34 @@ pub const GPU_COMPUTE_MAJOR_LABEL: &str = "nvidia.com/gpu.compute.major";
 /// The taint NVIDIA's GPU operator puts on GPU nodes.
 pub const GPU_TAINT_KEY: &str = "nvidia.com/gpu";
 
+/// Names of the environment variables the operator injects (see [`injected_env`]); a template
+/// may not set them.
+pub const INJECTED_ENV: &[&str] = &[
+    "BT_WALLET_NAME",
+    "BT_WALLET",
+    "BT_WALLET_HOTKEY",
+    "BT_WALLET_PATH",
+    "BT_SUBTENSOR_NETWORK",
+    "BT_AXON_PORT",
+    "BT_REPLICA_INDEX",
+    "POD_NAME",
+    "NODE_NAME",
+    "BT_NETUID",
+    "BT_SUBTENSOR_CHAIN_ENDPOINT",
+    "BT_AXON_EXTERNAL_IP",
+    "BT_AXON_EXTERNAL_PORT",
+];
+/// Name of the operator's wallet volume.
+pub const WALLET_VOLUME: &str = "wallet";
+/// Name of the operator's writable scratch volume, mounted at [`TMP_PATH`].
+pub const TMP_VOLUME: &str = "tmp";
+/// Where the scratch volume is mounted.
+pub const TMP_PATH: &str = "/tmp";
+/// Name of the operator's `storage` volume.
+pub const DATA_VOLUME: &str = "data";
+/// Names of the volumes the operator adds to every pod; a template may not use them.
+pub const OPERATOR_VOLUMES: &[&str] = &[WALLET_VOLUME, TMP_VOLUME, DATA_VOLUME];
+
 /// The environment the operator injects (in this order, before the user's `env`, so the user's
 /// variables and `$(VAR)` references in command and args can use them).
 pub fn injected_env(f: &FleetInput<'_>, r: &ReplicaInput) -> Vec<EnvVar> {
@@ -110,7 +138,7 @@ pub fn wallet_volume(f: &FleetInput<'_>, r: &ReplicaInput) -> Volume {
         mode: None,
     };
     Volume {
-        name: "wallet".to_string(),
+        name: WALLET_VOLUME.to_string(),
         projected: Some(ProjectedVolumeSource {
             default_mode: Some(0o440),
             sources: Some(vec![
@@ -195,7 +223,9 @@ fn merged_affinity(user: Option<&Affinity>, gpu: Vec<NodeSelectorRequirement>) -
     Some(aff)
 }
 
-fn hardened_container_context() -> SecurityContext {
+/// The hardened container defaults: no privilege escalation, read-only root filesystem,
+/// non-root, every capability dropped, the runtime's seccomp profile.
+pub fn hardened_container_context() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         read_only_root_filesystem: Some(true),
@@ -212,7 +242,9 @@ fn hardened_container_context() -> SecurityContext {
     }
 }
 
-fn hardened_pod_context() -> PodSecurityContext {
+/// The hardened pod defaults: non-root UID/GID 1000, `fsGroup` 1000 (so the wallet is
+/// readable), the runtime's seccomp profile.
+pub fn hardened_pod_context() -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(1000),
@@ -223,6 +255,71 @@ fn hardened_pod_context() -> PodSecurityContext {
             localhost_profile: None,
         }),
         ..Default::default()
+    }
+}
+
+/// The container security context: the user's settings merged over the hardened defaults field
+/// by field (a field the user leaves unset keeps its default). Dropped capabilities are the
+/// union of the defaults' (`ALL`) and the user's. What the user may set at all is checked
+/// before, by [`crate::controller::policy::check`].
+pub fn container_security_context(user: Option<&SecurityContext>) -> SecurityContext {
+    let d = hardened_container_context();
+    let Some(u) = user else { return d };
+    let u = u.clone();
+    let mut drop = d
+        .capabilities
+        .as_ref()
+        .and_then(|c| c.drop.clone())
+        .unwrap_or_default();
+    let user_caps = u.capabilities.unwrap_or_default();
+    for c in user_caps.drop.unwrap_or_default() {
+        if !drop.contains(&c) {
+            drop.push(c);
+        }
+    }
+    SecurityContext {
+        allow_privilege_escalation: u
+            .allow_privilege_escalation
+            .or(d.allow_privilege_escalation),
+        app_armor_profile: u.app_armor_profile.or(d.app_armor_profile),
+        capabilities: Some(Capabilities {
+            drop: Some(drop),
+            add: user_caps.add.filter(|a| !a.is_empty()),
+        }),
+        privileged: u.privileged.or(d.privileged),
+        proc_mount: u.proc_mount.or(d.proc_mount),
+        read_only_root_filesystem: u.read_only_root_filesystem.or(d.read_only_root_filesystem),
+        run_as_group: u.run_as_group.or(d.run_as_group),
+        run_as_non_root: u.run_as_non_root.or(d.run_as_non_root),
+        run_as_user: u.run_as_user.or(d.run_as_user),
+        se_linux_options: u.se_linux_options.or(d.se_linux_options),
+        seccomp_profile: u.seccomp_profile.or(d.seccomp_profile),
+        windows_options: u.windows_options.or(d.windows_options),
+    }
+}
+
+/// The pod security context: the user's settings merged over the hardened defaults field by
+/// field (see [`container_security_context`]).
+pub fn pod_security_context(user: Option<&PodSecurityContext>) -> PodSecurityContext {
+    let d = hardened_pod_context();
+    let Some(u) = user else { return d };
+    let u = u.clone();
+    PodSecurityContext {
+        app_armor_profile: u.app_armor_profile.or(d.app_armor_profile),
+        fs_group: u.fs_group.or(d.fs_group),
+        fs_group_change_policy: u.fs_group_change_policy.or(d.fs_group_change_policy),
+        run_as_group: u.run_as_group.or(d.run_as_group),
+        run_as_non_root: u.run_as_non_root.or(d.run_as_non_root),
+        run_as_user: u.run_as_user.or(d.run_as_user),
+        se_linux_change_policy: u.se_linux_change_policy.or(d.se_linux_change_policy),
+        se_linux_options: u.se_linux_options.or(d.se_linux_options),
+        seccomp_profile: u.seccomp_profile.or(d.seccomp_profile),
+        supplemental_groups: u.supplemental_groups.or(d.supplemental_groups),
+        supplemental_groups_policy: u
+            .supplemental_groups_policy
+            .or(d.supplemental_groups_policy),
+        sysctls: u.sysctls.or(d.sysctls),
+        windows_options: u.windows_options.or(d.windows_options),
     }
 }
 
@@ -250,33 +347,33 @@ pub fn pod_template(f: &FleetInput<'_>, r: &ReplicaInput) -> PodTemplateSpec {
 
     let mut mounts = vec![
         VolumeMount {
-            name: "wallet".to_string(),
+            name: WALLET_VOLUME.to_string(),
             mount_path: spec.wallet.path.clone(),
             read_only: Some(true),
             ..Default::default()
         },
         VolumeMount {
-            name: "tmp".to_string(),
-            mount_path: "/tmp".to_string(),
+            name: TMP_VOLUME.to_string(),
+            mount_path: TMP_PATH.to_string(),
             ..Default::default()
         },
     ];
     let mut volumes = vec![
         wallet_volume(f, r),
         Volume {
-            name: "tmp".to_string(),
+            name: TMP_VOLUME.to_string(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Default::default()
         },
     ];
     if let Some(s) = &spec.storage {
         mounts.push(VolumeMount {
-            name: "data".to_string(),
+            name: DATA_VOLUME.to_string(),
             mount_path: s.mount_path.clone(),
             ..Default::default()
         });
         volumes.push(Volume {
-            name: "data".to_string(),
+            name: DATA_VOLUME.to_string(),
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
                 claim_name: pvc_name(f.name, r.index),
                 read_only: None,
@@ -308,11 +405,7 @@ pub fn pod_template(f: &FleetInput<'_>, r: &ReplicaInput) -> PodTemplateSpec {
         liveness_probe: t.liveness_probe.clone(),
         readiness_probe: t.readiness_probe.clone(),
         startup_probe: t.startup_probe.clone(),
-        security_context: Some(
-            t.security_context
-                .clone()
-                .unwrap_or_else(hardened_container_context),
-        ),
+        security_context: Some(container_security_context(t.security_context.as_ref())),
         volume_mounts: Some(mounts),
         ..Default::default()
     };
@@ -349,15 +442,11 @@ pub fn pod_template(f: &FleetInput<'_>, r: &ReplicaInput) -> PodTemplateSpec {
         spec: Some(PodSpec {
             containers: vec![container],
             volumes: Some(volumes),
-            automount_service_account_token: Some(
-                t.automount_service_account_token.unwrap_or(false),
-            ),
+            // Never the ServiceAccount token, whatever the template or the ServiceAccount say
+            // (`policy::check` refuses `automountServiceAccountToken: true`).
+            automount_service_account_token: Some(false),
             service_account_name: t.service_account_name.clone(),
-            security_context: Some(
-                t.pod_security_context
-                    .clone()
-                    .unwrap_or_else(hardened_pod_context),
-            ),
+            security_context: Some(pod_security_context(t.pod_security_context.as_ref())),
             node_selector: (!t.node_selector.is_empty()).then(|| t.node_selector.clone()),
             affinity,
             tolerations: (!tolerations.is_empty()).then_some(tolerations),
@@ -611,7 +700,7 @@ spec:
     }
 
     #[test]
-    fn hardened_by_default_overridable() {
+    fn hardened_by_default() {
         let m = miner(GPU_MINER);
         let pod = pod_template(&input(&m), &replica(0));
         let spec = pod.spec.unwrap_or_default();
@@ -619,24 +708,117 @@ spec:
             .security_context
             .clone()
             .unwrap_or_default();
+        assert_eq!(sc, hardened_container_context());
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(
             sc.capabilities.and_then(|c| c.drop),
             Some(vec!["ALL".to_string()])
         );
+        assert_eq!(spec.security_context, Some(hardened_pod_context()));
         assert_eq!(
             spec.security_context.and_then(|s| s.run_as_non_root),
             Some(true)
         );
+    }
+
+    fn with_template(extra: &str) -> PodSpec {
         let m = miner(&GPU_MINER.replace(
             "    queueName: gpu-queue",
-            "    queueName: gpu-queue\n    securityContext: {runAsUser: 0}",
+            &format!("    queueName: gpu-queue\n{extra}"),
         ));
-        let pod = pod_template(&input(&m), &replica(0));
-        let sc = pod.spec.unwrap_or_default().containers[0]
+        pod_template(&input(&m), &replica(0))
+            .spec
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_user_security_context_is_merged_over_the_defaults() {
+        let spec = with_template("    securityContext: {runAsUser: 1234}");
+        let sc = spec.containers[0]
             .security_context
-            .clone();
-        assert_eq!(sc.and_then(|s| s.run_as_user), Some(0));
+            .clone()
+            .unwrap_or_default();
+        assert_eq!(sc.run_as_user, Some(1234));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(
+            sc.capabilities.clone().and_then(|c| c.drop),
+            Some(vec!["ALL".to_string()])
+        );
+        assert_eq!(sc.capabilities.and_then(|c| c.add), None);
+        assert_eq!(
+            sc.seccomp_profile.map(|p| p.type_).as_deref(),
+            Some("RuntimeDefault")
+        );
+        // The pod context is untouched by a container setting.
+        assert_eq!(spec.security_context, Some(hardened_pod_context()));
+    }
+
+    #[test]
+    fn a_user_may_relax_only_what_they_set() {
+        let spec = with_template(
+            "    securityContext: {readOnlyRootFilesystem: false, capabilities: {drop: [NET_RAW, ALL]}}",
+        );
+        let sc = spec.containers[0]
+            .security_context
+            .clone()
+            .unwrap_or_default();
+        assert_eq!(sc.read_only_root_filesystem, Some(false));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        // ALL stays dropped, once; the user's drops are added.
+        assert_eq!(
+            sc.capabilities.and_then(|c| c.drop),
+            Some(vec!["ALL".to_string(), "NET_RAW".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_user_pod_security_context_is_merged_over_the_defaults() {
+        let spec = with_template(
+            "    podSecurityContext: {runAsUser: 1234, fsGroup: 2000, seccompProfile: {type: Localhost, localhostProfile: miner.json}}",
+        );
+        let sc = spec.security_context.unwrap_or_default();
+        assert_eq!(sc.run_as_user, Some(1234));
+        assert_eq!(sc.fs_group, Some(2000));
+        assert_eq!(sc.run_as_group, Some(1000));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(
+            sc.seccomp_profile
+                .map(|p| (p.type_, p.localhost_profile.unwrap_or_default())),
+            Some(("Localhost".to_string(), "miner.json".to_string()))
+        );
+    }
+
+    #[test]
+    fn the_service_account_token_is_never_mounted() {
+        let spec = with_template(
+            "    serviceAccountName: miner-sa\n    automountServiceAccountToken: true",
+        );
+        assert_eq!(spec.service_account_name.as_deref(), Some("miner-sa"));
+        assert_eq!(spec.automount_service_account_token, Some(false));
+    }
+
+    #[test]
+    fn injected_names_are_all_listed() {
+        let m = miner(&GPU_MINER.replace("exposure: NodePort", "exposure: HostPort"));
+        let f = input(&m);
+        let mut r = replica(0);
+        r.external_ip = Some("203.0.113.9".into());
+        for e in injected_env(&f, &r) {
+            assert!(INJECTED_ENV.contains(&e.name.as_str()), "{}", e.name);
+        }
+        let spec = pod_template(&f, &r).spec.unwrap_or_default();
+        let volumes: Vec<_> = spec
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.clone())
+            .collect();
+        for v in volumes {
+            assert!(OPERATOR_VOLUMES.contains(&v.as_str()), "{v}");
+        }
     }
 }
