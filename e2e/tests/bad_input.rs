@@ -144,16 +144,9 @@ async fn bad_input_is_reported_once_and_left_alone() -> Result<()> {
 
     // One hotkey in two pods: a Secret imported by one fleet, then by another.
     let miners: Api<Miner> = Api::namespaced(client.clone(), &ns.name);
-    e2e::fixtures::secret(
-        &client,
-        &ns.name,
-        "shared-hotkey",
-        "mnemonic",
-        &subnet_operator::keys::Hotkey::generate()?
-            .mnemonic()
-            .unwrap_or_default(),
-    )
-    .await?;
+    let shared = subnet_operator::keys::Hotkey::generate()?;
+    let phrase = shared.mnemonic().unwrap_or_default();
+    e2e::fixtures::secret(&client, &ns.name, "shared-hotkey", "mnemonic", phrase).await?;
     let importer = |name: &str| -> Result<Miner> {
         Ok(serde_yaml::from_str(&format!(
             "apiVersion: subnet-operator.io/v1alpha1\nkind: Miner\nmetadata: {{name: {name}}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: 1\n  wallet:\n    coldkeyPub: {{ss58: {}}}\n    hotkeys: {{imports: [{{index: 0, secretRef: {{name: shared-hotkey}}}}]}}\n  template: {{image: \"miner:1\"}}\n",
