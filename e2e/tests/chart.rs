@@ -398,9 +398,8 @@ fn chart_rejects_values_it_cannot_honour() -> Result<()> {
     let Some(helm) = helm() else { return Ok(()) };
     for (values, message) in [
         (
-            vec!["--set", "watchNamespaces={a,b}"],
-            "watchNamespaces has 2 entries (a, b), but the operator watches one namespace or all \
-             of them",
+            vec!["--set", "watchNamespaces={a,b,a}"],
+            "at '/watchNamespaces': items at 0 and 2 are equal",
         ),
         (
             vec![
@@ -1008,14 +1007,19 @@ async fn rbac_grants_exactly_the_documented_rules() -> Result<()> {
     )?);
     drop(wide);
 
-    // One namespace: the operator rules there only; the Lease at home; nothing elsewhere.
+    // A list of namespaces: the operator rules in each of them only; the Lease at home; nothing
+    // elsewhere (kube-system's Secrets included).
+    let fleets2 = TempNamespace::new(&client, "chart-rbac-fleets2").await?;
     let narrow = Release::install(
         &helm,
         "narrow",
         &home.name,
         &[
             no_pods.as_slice(),
-            &["--set", &format!("watchNamespaces={{{}}}", fleets.name)],
+            &[
+                "--set",
+                &format!("watchNamespaces={{{},{}}}", fleets.name, fleets2.name),
+            ],
         ]
         .concat(),
     )?;
@@ -1026,6 +1030,8 @@ async fn rbac_grants_exactly_the_documented_rules() -> Result<()> {
         (&lease, &["get", "patch"]),
     ];
     assert_eq!(can_i_list(&sa, &fleets.name)?, expected(&[]));
+    assert_eq!(can_i_list(&sa, &fleets2.name)?, expected(&[]));
+    assert!(!can_i(&sa, "kube-system", "get", "secrets", &[])?);
     let home_rules = can_i_list(&sa, &home.name)?;
     let want_home: BTreeMap<String, BTreeSet<String>> = expected(lease_rules)
         .into_iter()
@@ -1123,7 +1129,9 @@ async fn operator_runs_with_only_the_charts_service_account() -> Result<()> {
     };
     install_crds(&client).await?;
     let ns = TempNamespace::new(&client, "chart-sa").await?;
-    // The chart's RBAC for this namespace; the process below stands in for its pod.
+    // A second namespace of fleets: the operator gets a Role in each, and nothing elsewhere.
+    let second = TempNamespace::new(&client, "chart-sa-2").await?;
+    // The chart's RBAC for these namespaces; the process below stands in for its pod.
     let release = Release::install(
         &helm,
         &ns.name,
@@ -1134,7 +1142,7 @@ async fn operator_runs_with_only_the_charts_service_account() -> Result<()> {
             "--set",
             "replicaCount=0",
             "--set",
-            &format!("watchNamespaces={{{}}}", ns.name),
+            &format!("watchNamespaces={{{},{}}}", ns.name, second.name),
         ],
     )?;
     let token = kubectl_ok(&[
@@ -1164,7 +1172,7 @@ async fn operator_runs_with_only_the_charts_service_account() -> Result<()> {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("KUBECONFIG", &kubeconfig)
-        .env("WATCH_NAMESPACE", &ns.name)
+        .env("WATCH_NAMESPACE", format!("{},{}", ns.name, second.name))
         .env("LEASE_NAME", &lease_name)
         .env("LEASE_NAMESPACE", &ns.name)
         .env("LEASE_DURATION_SECONDS", "6")
@@ -1245,7 +1253,7 @@ async fn operator_runs_with_only_the_charts_service_account() -> Result<()> {
                 &serde_json::from_value(serde_json::json!({
                     "metadata": {"name": "cold"},
                     "stringData": {"coldkeypub.txt": format!(
-                        r#"{{"accountId":"0x00","publicKey":"0x00","ss58Address":"{ALICE}","cryptoType":1}}"#
+                        r#"{{"accountId":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","publicKey":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","ss58Address":"{ALICE}","cryptoType":1}}"#
                     )},
                 }))?,
             )
@@ -1266,6 +1274,31 @@ async fn operator_runs_with_only_the_charts_service_account() -> Result<()> {
             }
         };
         ready(2).await?;
+
+        // The same operator runs a fleet in the second namespace.
+        let subnets2: Api<Subnet> = Api::namespaced(client.clone(), &second.name);
+        subnets2
+            .create(
+                &PostParams::default(),
+                &serde_yaml::from_str(
+                    "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: finney, netuid: 7}}",
+                )?,
+            )
+            .await?;
+        let miners2: Api<Miner> = Api::namespaced(client.clone(), &second.name);
+        let mut other: Miner = miner("m2", 1, "")?;
+        other.spec.fleet.wallet.coldkey_pub = serde_yaml::from_str(&format!("{{ss58: {ALICE}}}"))?;
+        miners2.create(&PostParams::default(), &other).await?;
+        wait_until(Duration::from_secs(120), || async {
+            let s = miners2.get("m2").await?.status.unwrap_or_default();
+            Ok(s.ready_replicas == 1
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .await
+        .context("Miner m2 in the second watched namespace is ready")?;
+
         let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &ns.name);
         let svcs: Api<Service> = Api::namespaced(client.clone(), &ns.name);
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns.name);

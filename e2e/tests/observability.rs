@@ -469,7 +469,7 @@ async fn the_scrape_equals_the_documented_metrics_and_the_docs_table() -> Result
         "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: finney, netuid: 7}}",
     )?;
     let coldkeypub = format!(
-        r#"{{"accountId":"0x00","publicKey":"0x00","ss58Address":"{ALICE}","cryptoType":1}}"#
+        r#"{{"accountId":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","publicKey":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","ss58Address":"{ALICE}","cryptoType":1}}"#
     );
     apply(&format!(
         "{{apiVersion: v1, kind: Secret, metadata: {{name: cold}}, stringData: {{coldkeypub.txt: '{coldkeypub}'}}}}"

@@ -137,7 +137,7 @@ async fn operator_resolves_references_into_conditions_and_events() -> Result<()>
         .await?;
     wait_reason(&miners, "m", "InvalidColdkeyPub").await?;
     let good = format!(
-        r#"{{"accountId":"0x00","publicKey":"0x00","ss58Address":"{ALICE}","cryptoType":1}}"#
+        r#"{{"accountId":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","publicKey":"0xd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d","ss58Address":"{ALICE}","cryptoType":1}}"#
     );
     secrets
         .patch(

@@ -8,7 +8,8 @@ use clap::{Parser, ValueEnum};
 #[derive(Parser, Debug, Clone)]
 #[command(name = "subnet-operator", version, about)]
 pub struct Config {
-    /// Namespace to watch; empty watches all namespaces.
+    /// Namespaces to watch, comma-separated (e.g. `miners,validators`); empty watches all
+    /// namespaces. With a list, the operator needs rights in those namespaces only.
     #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
     pub watch_namespace: String,
 
@@ -118,9 +119,23 @@ impl Config {
         })
     }
 
-    /// The watched namespace, `None` for all.
-    pub fn namespace(&self) -> Option<&str> {
-        (!self.watch_namespace.is_empty()).then_some(self.watch_namespace.as_str())
+    /// The watched namespaces, in the order given and without repeats; `[None]` for all.
+    pub fn namespaces(&self) -> Vec<Option<String>> {
+        let mut list: Vec<Option<String>> = Vec::new();
+        for ns in self
+            .watch_namespace
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            if !list.iter().any(|n| n.as_deref() == Some(ns)) {
+                list.push(Some(ns.to_string()));
+            }
+        }
+        if list.is_empty() {
+            list.push(None);
+        }
+        list
     }
 }
 
@@ -131,7 +146,7 @@ mod tests {
     #[test]
     fn flags_parse_and_default() {
         let c = Config::try_parse_from(["subnet-operator"]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.namespace(), None);
+        assert_eq!(c.namespaces(), vec![None]);
         assert!(c.leader_election);
         let c = Config::try_parse_from([
             "subnet-operator",
@@ -141,10 +156,16 @@ mod tests {
             "--lease-namespace=ops",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.namespace(), Some("miners"));
+        assert_eq!(c.namespaces(), vec![Some("miners".to_string())]);
         assert!(!c.leader_election);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.lease_namespace(), "ops");
+        let c = Config::try_parse_from(["subnet-operator", "--watch-namespace=a, b,,a"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.namespaces(),
+            vec![Some("a".to_string()), Some("b".to_string())]
+        );
         let c = Config::try_parse_from([
             "subnet-operator",
             "--chain-backend=subxt",

@@ -37,7 +37,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Error> {
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), namespace = ?config.namespace(), "starting subnet-operator");
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), namespaces = ?config.namespaces(), "starting subnet-operator");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = stop_rx.map(|_| ()).shared();
     tokio::spawn(async move {
@@ -58,7 +58,9 @@ async fn run(config: Config) -> Result<(), Error> {
     ));
 
     let client = Client::try_default().await.map_err(Error::KubeClient)?;
-    check_crds(&client, config.namespace()).await?;
+    for ns in config.namespaces() {
+        check_crds(&client, ns.as_deref()).await?;
+    }
     ready.store(true, Ordering::Relaxed);
 
     let mut leadership = if config.leader_election {
@@ -107,12 +109,12 @@ async fn run(config: Config) -> Result<(), Error> {
         ctx.chain = Some(cache);
     }
     let ctx = Arc::new(ctx);
-    let controllers = controller::run(
-        ctx,
-        config.namespace().map(str::to_string),
-        config.concurrency.max(1),
-        shutdown.clone(),
-    );
+    // One set of controllers per watched namespace (or one for all), sharing the context: the
+    // chain cache, the signers, the metrics and the back-off.
+    let controllers =
+        futures::future::join_all(config.namespaces().into_iter().map(|ns| {
+            controller::run(ctx.clone(), ns, config.concurrency.max(1), shutdown.clone())
+        }));
     let lost = async {
         match leadership.as_mut() {
             Some(l) => l.lost().await,

@@ -74,16 +74,10 @@ operator's own default, subnet-operator-leader).
 {{- end }}
 
 {{/*
-The single watched namespace, or "" for all. Fails the render for more than one.
+The watched namespaces as WATCH_NAMESPACE takes them (comma-separated), or "" for all.
 */}}
 {{- define "subnet-operator.watchNamespace" -}}
-{{- $ns := .Values.watchNamespaces | default list }}
-{{- if gt (len $ns) 1 }}
-{{- fail (printf "watchNamespaces has %d entries (%s), but the operator watches one namespace or all of them: set one namespace, or [] for all, and install one release per namespace instead" (len $ns) (join ", " $ns)) }}
-{{- end }}
-{{- if eq (len $ns) 1 }}
-{{- first $ns }}
-{{- end }}
+{{- join "," (.Values.watchNamespaces | default list) }}
 {{- end }}
 
 {{/*
