@@ -213,39 +213,10 @@ pub async fn reconcile<K: FleetKind>(
     let started = Instant::now();
     let result = reconcile_fleet(obj, &ctx).await;
     if let Err(e) = &result {
-        report_failure(&ctx, obj, e).await;
+        super::report_failure(&ctx, obj, obj.fleet_status(), e).await;
     }
     super::finish(&ctx, obj, started, &result);
     result
-}
-
-/// Makes a failed reconcile visible: `Degraded=True` with the step and the API server's message,
-/// and one Warning event, both only when that message is new. The next reconcile that gets
-/// through writes the status it computes, which clears it.
-async fn report_failure<K: FleetKind>(ctx: &Context, obj: &K, error: &Error) {
-    let reason = error.metric_label();
-    let message = error.summary();
-    let mut status = obj.fleet_status().cloned().unwrap_or_default();
-    let same = find(&status.conditions, types::DEGRADED)
-        .is_some_and(|c| c.status == "True" && c.reason == reason && c.message == message);
-    if same {
-        return;
-    }
-    crate::crd::conditions::set_condition(
-        &mut status.conditions,
-        crate::crd::conditions::NewCondition {
-            type_: types::DEGRADED,
-            status: true,
-            reason,
-            message: message.clone(),
-        },
-        obj.meta().generation,
-        Timestamp::now(),
-    );
-    if let Err(e) = ctx.apply_status(obj, &status).await {
-        tracing::warn!(error = %e, "could not report a failed reconcile in status");
-    }
-    ctx.publish(obj, EventType::Warning, reason, message).await;
 }
 
 #[tracing::instrument(skip_all, fields(kind = %K::kind(&()), name = %obj.name_any(), namespace = obj.namespace().unwrap_or_default()))]

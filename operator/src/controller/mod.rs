@@ -135,6 +135,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every [`Error::metric_label`].
+    pub const LABELS: &'static [&'static str] = &[
+        "FetchSubnet",
+        "FetchSecret",
+        "ApplySecret",
+        "ListChildren",
+        "ApplyChild",
+        "DeleteChild",
+        "PatchStatus",
+        "InvalidObject",
+        "MissingNamespace",
+        "Serialize",
+    ];
+
     /// Stable name of the variant, used as the metric label and event reason.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -378,6 +392,67 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner());
         reported.remove(key);
     }
+}
+
+/// A status with conditions, so that a failed reconcile can be reported in it.
+pub(crate) trait WithConditions: Clone + Default + Serialize {
+    /// The conditions.
+    fn conditions_mut(
+        &mut self,
+    ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>;
+}
+
+impl WithConditions for crate::crd::fleet::FleetStatus {
+    fn conditions_mut(
+        &mut self,
+    ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        &mut self.conditions
+    }
+}
+
+impl WithConditions for crate::crd::subnet::SubnetStatus {
+    fn conditions_mut(
+        &mut self,
+    ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        &mut self.conditions
+    }
+}
+
+/// Makes a failed reconcile visible: `Degraded=True` with the step and the API server's message,
+/// and one Warning event, both only when that message is new. The next reconcile that gets
+/// through writes the status it computes, which clears it.
+pub(crate) async fn report_failure<K, S>(ctx: &Context, obj: &K, status: Option<&S>, error: &Error)
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+    S: WithConditions,
+{
+    use crate::crd::conditions::{NewCondition, find, set_condition, types};
+    let reason = error.metric_label();
+    let message = error.summary();
+    let mut status = status.cloned().unwrap_or_default();
+    let same = find(status.conditions_mut(), types::DEGRADED)
+        .is_some_and(|c| c.status == "True" && c.reason == reason && c.message == message);
+    if same {
+        return;
+    }
+    set_condition(
+        status.conditions_mut(),
+        NewCondition {
+            type_: types::DEGRADED,
+            status: true,
+            reason,
+            message: message.clone(),
+        },
+        obj.meta().generation,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    if let Err(e) = ctx.apply_status(obj, &status).await {
+        tracing::warn!(error = %e, "could not report a failed reconcile in status");
+    }
+    ctx.publish(obj, EventType::Warning, reason, message).await;
 }
 
 /// Reports an object that could not be read as its type (it bypassed admission, or the CRD
@@ -677,6 +752,49 @@ mod tests {
             "a new generation is news"
         );
         assert!(first("Miner/ns/m", Some(2), "worse"), "a new error is news");
+    }
+
+    #[test]
+    fn every_metric_label_is_listed() {
+        let e = || kube::Error::LinesCodecMaxLineLengthExceeded;
+        let all = [
+            Error::FetchSubnet {
+                name: "s".into(),
+                source: e(),
+            },
+            Error::FetchSecret {
+                name: "s".into(),
+                source: e(),
+            },
+            Error::ApplySecret {
+                name: "s".into(),
+                source: e(),
+            },
+            Error::ListChildren {
+                kind: "k".into(),
+                source: e(),
+            },
+            Error::ApplyChild {
+                kind: "k".into(),
+                name: "n".into(),
+                source: e(),
+            },
+            Error::DeleteChild {
+                kind: "k".into(),
+                name: "n".into(),
+                source: e(),
+            },
+            Error::PatchStatus(e()),
+            Error::InvalidObject("x".into()),
+            Error::MissingNamespace,
+        ];
+        for err in &all {
+            assert!(
+                Error::LABELS.contains(&err.metric_label()),
+                "{}",
+                err.metric_label()
+            );
+        }
     }
 
     #[test]

@@ -45,6 +45,14 @@ pub struct FleetObservation {
     pub validators: Option<ValidatorObservation>,
 }
 
+/// Drops a `Degraded` condition that reported a failed reconcile (its reason is a step of
+/// [`super::Error`]): this status is computed by a reconcile that got through.
+fn clear_failure(conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>) {
+    conditions.retain(|c| {
+        !(c.type_ == types::DEGRADED && super::Error::LABELS.contains(&c.reason.as_str()))
+    });
+}
+
 /// Computes a fleet's status from the previous one. Conditions keep their
 /// `lastTransitionTime` while their status is unchanged, so an unchanged world yields an equal
 /// status (and no write).
@@ -57,6 +65,7 @@ pub fn fleet(
     now: Timestamp,
 ) -> FleetStatus {
     let mut status = previous.cloned().unwrap_or_default();
+    clear_failure(&mut status.conditions);
     status.observed_generation = generation;
     status.selector = Some(selector);
     status.gpus = spec
@@ -439,6 +448,7 @@ pub fn subnet(
     now: Timestamp,
 ) -> SubnetStatus {
     let mut status = previous.cloned().unwrap_or_default();
+    clear_failure(&mut status.conditions);
     status.observed_generation = generation;
     if spec.netuid.is_some() {
         status.netuid = spec.netuid;
@@ -588,6 +598,60 @@ spec:
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn a_reconcile_that_gets_through_clears_the_reported_failure() {
+        let failed = |reason: &str| {
+            let mut c = vec![];
+            set_condition(
+                &mut c,
+                NewCondition {
+                    type_: types::DEGRADED,
+                    status: true,
+                    reason,
+                    message: "applying StatefulSet m-0: refused".into(),
+                },
+                Some(1),
+                t(10),
+            );
+            c
+        };
+        let sn: crate::crd::Subnet = serde_yaml::from_str(
+            "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: finney, netuid: 7}}",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let previous = SubnetStatus {
+            conditions: failed("ApplyChild"),
+            ..Default::default()
+        };
+        let s = subnet(Some(&previous), &sn.spec, Some(1), None, None, t(20));
+        assert!(
+            find(&s.conditions, types::DEGRADED).is_none(),
+            "{:?}",
+            s.conditions
+        );
+        let previous = FleetStatus {
+            conditions: failed("ApplyChild"),
+            ..Default::default()
+        };
+        let obs = FleetObservation {
+            problem: Some(Problem::SubnetNotFound("sn".into())),
+            ..Default::default()
+        };
+        let f = fleet(Some(&previous), &spec(), Some(1), "s".into(), &obs, t(20));
+        assert!(
+            find(&f.conditions, types::DEGRADED).is_none(),
+            "{:?}",
+            f.conditions
+        );
+        // A Degraded the status computes itself (scheduling) is not a reported failure.
+        let previous = FleetStatus {
+            conditions: failed("Unschedulable"),
+            ..Default::default()
+        };
+        let f = fleet(Some(&previous), &spec(), Some(1), "s".into(), &obs, t(20));
+        assert!(find(&f.conditions, types::DEGRADED).is_some());
     }
 
     #[test]

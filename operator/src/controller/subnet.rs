@@ -18,8 +18,14 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<Subnet>>, ctx: Arc<Context>) 
         Ok(s) => s,
         Err(invalid) => return Err(super::report_invalid::<Subnet>(&ctx, invalid).await),
     };
+    if let Some(left) = ctx.backing_off(subnet) {
+        return Ok(Action::requeue(left));
+    }
     let started = Instant::now();
     let result = reconcile_subnet(subnet, &ctx).await;
+    if let Err(e) = &result {
+        super::report_failure(&ctx, subnet, subnet.status.as_ref(), e).await;
+    }
     super::finish(&ctx, subnet, started, &result);
     result
 }
