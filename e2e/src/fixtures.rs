@@ -1,5 +1,5 @@
-//! Fixtures the cluster tests share: Secrets, the coldkey as a registration signer, and a Miner
-//! on the test's Subnet.
+//! Fixtures the cluster tests share: the test's Subnet, Secrets, the coldkey as a registration
+//! signer, and a Miner on that Subnet.
 
 use anyhow::Result;
 use k8s_openapi::api::core::v1::Secret;
@@ -7,6 +7,21 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use subnet_operator::crd::Miner;
 use subnet_operator::keys::Hotkey;
+
+/// Creates Subnet `sn` in `ns` with `spec`, a YAML flow mapping such as
+/// `{network: finney, netuid: 7}`.
+pub async fn subnet(client: &Client, ns: &str, spec: &str) -> Result<()> {
+    let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), ns);
+    subnets
+        .create(
+            &PostParams::default(),
+            &serde_yaml::from_str(&format!(
+                "{{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {{name: sn}}, spec: {spec}}}"
+            ))?,
+        )
+        .await?;
+    Ok(())
+}
 
 /// Creates Secret `name` in `ns` holding `key: value`.
 pub async fn secret(client: &Client, ns: &str, name: &str, key: &str, value: &str) -> Result<()> {

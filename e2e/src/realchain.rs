@@ -207,3 +207,94 @@ pub async fn registrations(ws: &str, netuid: u16, from: u64, to: u64) -> Result<
 pub async fn best(chain: &SubxtChain) -> Result<u64> {
     Ok(chain.head().await?.best)
 }
+
+/// Sends `call` signed by `signer` and waits for its success (see [`send`]); `Ok(netuid)` when
+/// it created a subnet.
+pub async fn call(chain: &SubxtChain, signer: &Signer, call: LocalnetCall) -> Result<Option<u16>> {
+    send(chain, signer, call).await
+}
+
+/// The raw storage key of `SubtensorModule.<entry>(netuid)` on the runtime at `ws`.
+pub async fn subnet_map_key(ws: &str, entry: &str, netuid: u16) -> Result<Vec<u8>> {
+    let api = online(ws).await?;
+    let at = api.at_current_block().await?;
+    Ok(subnet_operator::chain::subxt_client::storage_key(
+        &at.metadata(),
+        "SubtensorModule",
+        entry,
+        vec![Value::u128(u128::from(netuid))],
+    )?)
+}
+
+/// A `u64` item of `SubtensorModule.<entry>(netuid)` at the best block (0 when unset).
+pub async fn subnet_u64(ws: &str, http: &str, entry: &str, netuid: u16) -> Result<u64> {
+    let key = subnet_map_key(ws, entry, netuid).await?;
+    let v = crate::chain_rpc(
+        http,
+        "state_getStorage",
+        serde_json::json!([format!("0x{}", hex::encode(key))]),
+    )
+    .await?;
+    let Some(s) = v.as_str() else {
+        return Ok(0);
+    };
+    let b = hex::decode(s.trim_start_matches("0x"))?;
+    let mut le = [0u8; 8];
+    le[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+    Ok(u64::from_le_bytes(le))
+}
+
+/// `Sudo(System.set_storage(items))` signed by //Alice: writes raw storage with a real
+/// transaction (never behind a block being built, as `dev_setStorage` can).
+pub async fn sudo_set_storage(
+    chain: &SubxtChain,
+    ws: &str,
+    items: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<()> {
+    let _turn = ALICE_TURN.lock().await;
+    let alice = Signer::dev("Alice")?;
+    let api = online(ws).await?;
+    let at = api.at_current_block().await?;
+    let nonce = chain.account(alice.public()).await?.nonce;
+    let items = Value::unnamed_composite(
+        items
+            .into_iter()
+            .map(|(k, v)| Value::unnamed_composite([Value::from_bytes(k), Value::from_bytes(v)])),
+    );
+    let spec = CallSpec {
+        pallet: "Sudo",
+        call: "sudo",
+        args: vec![Value::unnamed_variant(
+            "System",
+            [Value::named_variant("set_storage", [("items", items)])],
+        )],
+    };
+    let signed = subnet_operator::chain::subxt_client::sign_offline(
+        &at,
+        &spec,
+        &alice,
+        nonce,
+        at.block_number(),
+        at.block_hash(),
+    )?;
+    let tx = at.transactions().from_bytes(signed.encoded);
+    let events = tx
+        .submit_and_watch()
+        .await?
+        .wait_for_finalized_success()
+        .await?;
+    for ev in events.iter() {
+        let ev = ev?;
+        if ev.pallet_name() == "Sudo" && ev.event_name() == "Sudid" {
+            let f: Composite<()> = ev.decode_fields_unchecked_as()?;
+            let result = f.values().next().and_then(|v| {
+                subnet_operator::chain::subxt_client::variant_name(v).map(str::to_string)
+            });
+            if result.as_deref() != Some("Ok") {
+                bail!("Sudo(System.set_storage) failed: {f:?}");
+            }
+            return Ok(());
+        }
+    }
+    bail!("Sudo(System.set_storage) gave no Sudid")
+}

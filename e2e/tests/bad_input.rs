@@ -76,15 +76,7 @@ async fn bad_input_is_reported_once_and_left_alone() -> Result<()> {
     install_crds(&client).await?;
     let ns = TempNamespace::new(&client, "bad").await?;
     fixtures(&client, &ns.name).await?;
-    let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), &ns.name);
-    subnets
-        .create(
-            &PostParams::default(),
-            &serde_yaml::from_str(
-                "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: finney, netuid: 7}}",
-            )?,
-        )
-        .await?;
+    e2e::fixtures::subnet(&client, &ns.name, "{network: finney, netuid: 7}").await?;
     let mut all = cases("reported.yaml")?;
     all.extend(cases("controller.yaml")?);
     let rejected_elsewhere = cases_count("rejected.yaml")?;

@@ -1276,15 +1276,7 @@ async fn operator_runs_with_only_the_charts_service_account() -> Result<()> {
         ready(2).await?;
 
         // The same operator runs a fleet in the second namespace.
-        let subnets2: Api<Subnet> = Api::namespaced(client.clone(), &second.name);
-        subnets2
-            .create(
-                &PostParams::default(),
-                &serde_yaml::from_str(
-                    "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: finney, netuid: 7}}",
-                )?,
-            )
-            .await?;
+        e2e::fixtures::subnet(&client, &second.name, "{network: finney, netuid: 7}").await?;
         let miners2: Api<Miner> = Api::namespaced(client.clone(), &second.name);
         let mut other: Miner = miner("m2", 1, "")?;
         other.spec.fleet.wallet.coldkey_pub = serde_yaml::from_str(&format!("{{ss58: {ALICE}}}"))?;

@@ -153,15 +153,7 @@ async fn no_way_from_a_template_to_a_key() -> Result<()> {
     install_crds(&client).await?;
     let ns = TempNamespace::new(&client, "hostile").await?;
     let planted = fixtures(&client, &ns.name).await?;
-    let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), &ns.name);
-    subnets
-        .create(
-            &PostParams::default(),
-            &serde_yaml::from_str(
-                "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: finney, netuid: 7}}",
-            )?,
-        )
-        .await?;
+    e2e::fixtures::subnet(&client, &ns.name, "{network: finney, netuid: 7}").await?;
 
     // Everything exists before the operator starts, so that the imports' checks see every
     // fleet that signs with a Secret.

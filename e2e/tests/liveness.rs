@@ -52,14 +52,12 @@ async fn fifty_fleets_on_a_busy_subnet_leave_room_for_a_new_one_and_a_failing_on
         ],
     )?;
     let subnets: Api<Subnet> = Api::namespaced(client.clone(), &ns.name);
-    subnets
-        .create(
-            &PostParams::default(),
-            &serde_yaml::from_str(
-                "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: \"ws://simulated:9944\", netuid: 1}}",
-            )?,
-        )
-        .await?;
+    e2e::fixtures::subnet(
+        &client,
+        &ns.name,
+        "{network: \"ws://simulated:9944\", netuid: 1}",
+    )
+    .await?;
     let price = || async {
         anyhow::Ok(
             subnets

@@ -108,15 +108,7 @@ async fn a_wrong_coldkey_password_is_tried_once_and_memory_stays_bounded() -> Re
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (base, base_hwm) = rss_kib(pid)?;
 
-    let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), &ns_name);
-    subnets
-        .create(
-            &PostParams::default(),
-            &serde_yaml::from_str(
-                "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: finney, netuid: 7}}",
-            )?,
-        )
-        .await?;
+    e2e::fixtures::subnet(&client, &ns_name, "{network: finney, netuid: 7}").await?;
     // Two fleets, each with its own keyfile and (wrong) password Secrets.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns_name);
     let miners: Api<Miner> = Api::namespaced(client.clone(), &ns_name);

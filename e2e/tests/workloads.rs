@@ -29,15 +29,7 @@ async fn env(prefix: &str) -> Result<Option<Env>> {
     install_crds(&client).await?;
     let ns = TempNamespace::new(&client, prefix).await?;
     let op = OperatorProcess::start(&ns.name, &format!("op-{prefix}"), &[])?;
-    let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), &ns.name);
-    subnets
-        .create(
-            &PostParams::default(),
-            &serde_yaml::from_str(
-                "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: finney, netuid: 7}}",
-            )?,
-        )
-        .await?;
+    e2e::fixtures::subnet(&client, &ns.name, "{network: finney, netuid: 7}").await?;
     Ok(Some(Env {
         miners: Api::namespaced(client.clone(), &ns.name),
         pods: Api::namespaced(client.clone(), &ns.name),
