@@ -214,21 +214,26 @@ pub async fn call(chain: &SubxtChain, signer: &Signer, call: LocalnetCall) -> Re
     send(chain, signer, call).await
 }
 
-/// The raw storage key of `SubtensorModule.<entry>(netuid)` on the runtime at `ws`.
-pub async fn subnet_map_key(ws: &str, entry: &str, netuid: u16) -> Result<Vec<u8>> {
+/// The raw storage key of `SubtensorModule.<entry>(parts…)` on the runtime at `ws`.
+pub async fn subtensor_key(ws: &str, entry: &str, parts: Vec<Value<()>>) -> Result<Vec<u8>> {
     let api = online(ws).await?;
     let at = api.at_current_block().await?;
     Ok(subnet_operator::chain::subxt_client::storage_key(
         &at.metadata(),
         "SubtensorModule",
         entry,
-        vec![Value::u128(u128::from(netuid))],
+        parts,
     )?)
 }
 
-/// A `u64` item of `SubtensorModule.<entry>(netuid)` at the best block (0 when unset).
-pub async fn subnet_u64(ws: &str, http: &str, entry: &str, netuid: u16) -> Result<u64> {
-    let key = subnet_map_key(ws, entry, netuid).await?;
+/// A `u64` item `SubtensorModule.<entry>(parts…)` at the best block (0 when unset).
+pub async fn subtensor_u64(
+    ws: &str,
+    http: &str,
+    entry: &str,
+    parts: Vec<Value<()>>,
+) -> Result<u64> {
+    let key = subtensor_key(ws, entry, parts).await?;
     let v = crate::chain_rpc(
         http,
         "state_getStorage",
@@ -242,6 +247,14 @@ pub async fn subnet_u64(ws: &str, http: &str, entry: &str, netuid: u16) -> Resul
     let mut le = [0u8; 8];
     le[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
     Ok(u64::from_le_bytes(le))
+}
+
+/// The alpha `hotkey` holds on `netuid` (`TotalHotkeyAlpha`, what dTAO staking changes). Spec
+/// 218's `NeuronInfoRuntimeApi` reports a neuron's stake from the pre-dTAO `Stake` map, which
+/// `add_stake` no longer writes (0 there after any stake): read this instead.
+pub async fn hotkey_alpha(ws: &str, http: &str, hotkey: AccountId, netuid: u16) -> Result<u64> {
+    let parts = vec![Value::from_bytes(hotkey), Value::u128(u128::from(netuid))];
+    subtensor_u64(ws, http, "TotalHotkeyAlpha", parts).await
 }
 
 /// `Sudo(System.set_storage(items))` signed by //Alice: writes raw storage with a real
@@ -297,4 +310,38 @@ pub async fn sudo_set_storage(
         }
     }
     bail!("Sudo(System.set_storage) gave no Sudid")
+}
+
+/// Every `SubtensorModule.StakeAdded` of `hotkey` in blocks `from..=to`, as `(tao, alpha)` in
+/// rao (spec 218's shape: coldkey, hotkey, tao, alpha, netuid).
+pub async fn stakes_added(
+    ws: &str,
+    hotkey: AccountId,
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, u64)>> {
+    let api = online(ws).await?;
+    let mut out = Vec::new();
+    for n in from..=to {
+        let at = api.at_block(n).await?;
+        for ev in at.events().fetch().await?.iter() {
+            let ev = ev?;
+            if ev.pallet_name() != "SubtensorModule" || ev.event_name() != "StakeAdded" {
+                continue;
+            }
+            let f: Composite<()> = ev.decode_fields_unchecked_as()?;
+            let v: Vec<&Value<()>> = f.values().collect();
+            let (Some(h), Some(tao), Some(alpha)) = (
+                v.get(1).and_then(|x| as_account(x)),
+                v.get(2).and_then(|x| as_u128(x)),
+                v.get(3).and_then(|x| as_u128(x)),
+            ) else {
+                bail!("StakeAdded of an unexpected shape at block {n}: {f:?}");
+            };
+            if h == hotkey {
+                out.push((u64::try_from(tao)?, u64::try_from(alpha)?));
+            }
+        }
+    }
+    Ok(out)
 }

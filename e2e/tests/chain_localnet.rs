@@ -136,11 +136,12 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     let events = e2e::realchain::registrations(&node.ws, netuid, start, end).await?;
     assert_eq!(events.len(), 4, "3 miners + 1 validator: {events:?}");
 
-    // Not checked here: the validator's self-stake and permit. On spec 218 under chopsticks the
-    // first `add_stake` is never included (the node reports nothing; the client gives up after
-    // its inclusion timeout), and the one sent after it is included but buys no alpha on a new
-    // subnet, whose pool is empty (`swap_tao_for_alpha` without reserves) — seeding the pool's
-    // reserves did not change that here. The model's localnet test covers stake and permits.
+    // Not checked here: the validator's self-stake and permit. Spec 218 seeds a new subnet's
+    // pool with 1 rao of TAO and of alpha (whatever the lock cost), so the scaffold's subnet
+    // sells no alpha to `add_stake`; and its `get_neurons_lite` reports stake from the
+    // pre-dTAO `Stake` map, 0 whatever was staked. `chain_validators.rs` shows, on this
+    // runtime, that reserves written by sudo (`System.set_storage`) make stake buy alpha and
+    // that an epoch gives the permit; the scaffold has no such step yet.
     producer.abort();
     Ok(())
 }
