@@ -265,10 +265,12 @@ async fn localnet_samples_scaffold_once_register_and_survive_a_chain_reset() -> 
         vec![1, 2],
         "no second subnet"
     );
-    let pod_back = pods.get_opt("dev-localnet-0").await?;
-    assert!(
-        pod_back.is_some(),
-        "the StatefulSet brought the localnet pod back"
-    );
+    // The StatefulSet controller recreates the pod on its own time: wait for it (the rest of
+    // the reset can be over before it has).
+    wait_until(Duration::from_secs(60), || async {
+        Ok(pods.get_opt("dev-localnet-0").await?.is_some())
+    })
+    .await
+    .context("the StatefulSet brought the localnet pod back")?;
     Ok(())
 }
