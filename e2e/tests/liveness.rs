@@ -144,6 +144,34 @@ async fn fifty_fleets_on_a_busy_subnet_leave_room_for_a_new_one_and_a_failing_on
     .await
     .context("the failing fleet reports its failure in a condition")?;
 
+    // Steady state first: every healthy fleet's pod is ready (a fleet writes its status as its
+    // pod is scheduled, starts and becomes ready; those writes are not the subject here).
+    let ready = |name: String| {
+        let miners = miners.clone();
+        async move {
+            anyhow::Ok(miners.get(&name).await?.status.is_some_and(|s| {
+                s.ready_replicas == 1
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            }))
+        }
+    };
+    wait_until(Duration::from_secs(300), || async {
+        for name in (0..FLEETS)
+            .map(|i| format!("f-{i}"))
+            .chain(["newcomer".to_string()])
+        {
+            if !ready(name).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .await
+    .context("every healthy fleet ready")?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
     // A minute of steady state: the failing fleet backs off (5 s, 10 s, 20 s, 40 s: at most
     // four failures), the healthy fleets are not woken by the Subnet's blocks, and nothing is
     // announced twice.
