@@ -149,12 +149,14 @@ async fn fifty_fleets_on_a_busy_subnet_leave_room_for_a_new_one_and_a_failing_on
     let ready = |name: String| {
         let miners = miners.clone();
         async move {
-            anyhow::Ok(miners.get(&name).await?.status.is_some_and(|s| {
-                s.ready_replicas == 1
-                    && s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-            }))
+            // Pods ready; the fleets are not registered (Manual), so Ready stays False.
+            anyhow::Ok(
+                miners
+                    .get(&name)
+                    .await?
+                    .status
+                    .is_some_and(|s| s.ready_replicas == 1),
+            )
         }
     };
     wait_until(Duration::from_secs(300), || async {
