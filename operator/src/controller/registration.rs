@@ -88,6 +88,17 @@ pub fn trusted_spend<'a>(
     best
 }
 
+/// `spend`, raised to `floor` where the floor records more in its (still current) window.
+pub fn floor_spend(mut spend: SpendStatus, floor: &SpendStatus) -> SpendStatus {
+    if floor.spent_rao > spend.spent_rao {
+        spend.window_start = floor.window_start.clone();
+        spend.spent_rao = floor.spent_rao;
+        spend.spent_tao = rao_to_tao(spend.spent_rao);
+    }
+    spend.total_spent_rao = spend.total_spent_rao.max(floor.total_spent_rao);
+    spend
+}
+
 /// Spend in the current window; starts a new window when the old one has passed.
 pub fn window_spend(spend: Option<&SpendStatus>, window_secs: u64, now: Timestamp) -> SpendStatus {
     let mut s = spend.cloned().unwrap_or_default();
@@ -399,14 +410,9 @@ pub async fn reconcile<K: FleetKind>(
         .get(SPEND_LEDGER_ANNOTATION)
         .and_then(|v| serde_json::from_str(v).ok());
     let remembered = ctx.remembered_spend(obj);
-    let recorded = trusted_spend(
-        status
-            .spend
-            .iter()
-            .chain(ledger.iter())
-            .chain(remembered.iter()),
-    );
-    let mut spend = window_spend(recorded.as_ref(), window, Timestamp::now());
+    // The spend as this status records it, consistent with the intents it holds (resolved
+    // next); the ledger and this process's memory are a floor under it, applied after that.
+    let mut spend = window_spend(status.spend.as_ref(), window, Timestamp::now());
 
     // Resolve what is in flight first: the chain decides, not memory of the operator.
     let pending: Vec<(u32, RegistrationIntent, Option<String>)> = status
@@ -505,6 +511,12 @@ pub async fn reconcile<K: FleetKind>(
         }
     }
 
+    // Never believe a lower spend than the ledger or this process recorded: a status edit (or a
+    // status restored from a backup) must not hand back the budget. A maximum, not a sum: the
+    // intents just resolved may be in the floor already.
+    if let Some(floor) = trusted_spend(ledger.iter().chain(remembered.iter())) {
+        spend = floor_spend(spend, &window_spend(Some(&floor), window, Timestamp::now()));
+    }
     let mut burn = snapshot.burn;
     let mut price = snapshot.price.clone();
     // A snapshot of a finalized block that does not contain our latest registration yet (the
@@ -1157,5 +1169,25 @@ mod tests {
         assert_eq!(t.window_start.as_deref(), Some("2026-01-02T00:00:00Z"));
         assert_eq!((t.spent_rao, t.total_spent_rao), (0, 5_920_000));
         assert_eq!(trusted_spend([]), None);
+    }
+
+    #[test]
+    fn the_floor_raises_a_wiped_spend_and_never_adds_to_it() {
+        let at = |w: &str, spent: u64, total: u64| SpendStatus {
+            window_start: Some(w.to_string()),
+            spent_rao: spent,
+            spent_tao: rao_to_tao(spent),
+            total_spent_rao: total,
+        };
+        let floor = at("2026-01-01T00:00:00Z", 500, 900);
+        // Wiped: a new window from zero; the floor's window is still current.
+        let s = floor_spend(at("2026-01-01T05:00:00Z", 0, 0), &floor);
+        assert_eq!(s, at("2026-01-01T00:00:00Z", 500, 900));
+        // The status caught up with one more registration the floor does not have yet.
+        let s = floor_spend(at("2026-01-01T00:00:00Z", 700, 1100), &floor);
+        assert_eq!(s, at("2026-01-01T00:00:00Z", 700, 1100));
+        // The same registration in both: a maximum, not a sum.
+        let s = floor_spend(at("2026-01-01T00:00:00Z", 500, 900), &floor);
+        assert_eq!(s.spent_rao, 500);
     }
 }
