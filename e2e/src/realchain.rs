@@ -123,9 +123,6 @@ pub async fn add_proxy(
     proxy_type: &str,
     delay: u32,
 ) -> Result<()> {
-    let api = online(ws).await?;
-    let at = api.at_current_block().await?;
-    let nonce = chain.account(real.public()).await?.nonce;
     let spec = CallSpec {
         pallet: "Proxy",
         call: "add_proxy",
@@ -135,20 +132,7 @@ pub async fn add_proxy(
             Value::u128(u128::from(delay)),
         ],
     };
-    let signed = subnet_operator::chain::subxt_client::sign_offline(
-        &at,
-        &spec,
-        real,
-        nonce,
-        at.block_number(),
-        at.block_hash(),
-    )?;
-    let tx = at.transactions().from_bytes(signed.encoded);
-    let events = tx
-        .submit_and_watch()
-        .await?
-        .wait_for_finalized_success()
-        .await?;
+    let events = submit_finalized(chain, ws, real, &spec).await?;
     let added = events
         .iter()
         .filter_map(|e| e.ok())
@@ -157,6 +141,34 @@ pub async fn add_proxy(
         bail!("Proxy.add_proxy succeeded without ProxyAdded");
     }
     Ok(())
+}
+
+/// Signs `spec` as `signer` (nonce at the best block) and waits for it to be finalized with
+/// success; returns its events.
+async fn submit_finalized(
+    chain: &SubxtChain,
+    ws: &str,
+    signer: &Signer,
+    spec: &CallSpec,
+) -> Result<subxt::extrinsics::ExtrinsicEvents<Cfg>> {
+    let api = online(ws).await?;
+    let at = api.at_current_block().await?;
+    let nonce = chain.account(signer.public()).await?.nonce;
+    let signed = subnet_operator::chain::subxt_client::sign_offline(
+        &at,
+        spec,
+        signer,
+        nonce,
+        at.block_number(),
+        at.block_hash(),
+    )?;
+    Ok(at
+        .transactions()
+        .from_bytes(signed.encoded)
+        .submit_and_watch()
+        .await?
+        .wait_for_finalized_success()
+        .await?)
 }
 
 /// A registration the chain recorded: `SubtensorModule.NeuronRegistered(netuid, uid, hotkey)`.
@@ -266,9 +278,6 @@ pub async fn sudo_set_storage(
 ) -> Result<()> {
     let _turn = ALICE_TURN.lock().await;
     let alice = Signer::dev("Alice")?;
-    let api = online(ws).await?;
-    let at = api.at_current_block().await?;
-    let nonce = chain.account(alice.public()).await?.nonce;
     let items = Value::unnamed_composite(
         items
             .into_iter()
@@ -282,20 +291,7 @@ pub async fn sudo_set_storage(
             [Value::named_variant("set_storage", [("items", items)])],
         )],
     };
-    let signed = subnet_operator::chain::subxt_client::sign_offline(
-        &at,
-        &spec,
-        &alice,
-        nonce,
-        at.block_number(),
-        at.block_hash(),
-    )?;
-    let tx = at.transactions().from_bytes(signed.encoded);
-    let events = tx
-        .submit_and_watch()
-        .await?
-        .wait_for_finalized_success()
-        .await?;
+    let events = submit_finalized(chain, ws, &alice, &spec).await?;
     for ev in events.iter() {
         let ev = ev?;
         if ev.pallet_name() == "Sudo" && ev.event_name() == "Sudid" {
