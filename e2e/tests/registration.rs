@@ -104,6 +104,26 @@ impl World {
         e2e::fixtures::coldkey_signer(&self.client, &self.ns, &self.coldkey).await
     }
 
+    /// Miner `m` of 5 replicas signed by the coldkey, with a 0.3 TAO budget, once the budget is
+    /// exhausted.
+    async fn exhaust_a_budget(&self) -> Result<Api<Miner>> {
+        let signer = self.coldkey_signer().await?;
+        let miners = self
+            .miner(
+                5,
+                &signer,
+                "{mode: Burn, maxPriceTao: \"1\", budget: {tao: \"0.3\", window: 24h}}",
+            )
+            .await?;
+        wait_until(Duration::from_secs(60), || async {
+            Ok(condition(&miners, "BudgetExhausted")
+                .await?
+                .is_some_and(|(s, _)| s == "True"))
+        })
+        .await?;
+        Ok(miners)
+    }
+
     async fn miner(&self, replicas: u32, signer: &str, registration: &str) -> Result<Api<Miner>> {
         e2e::fixtures::miner(
             &self.client,
@@ -221,21 +241,8 @@ async fn a_budget_smaller_than_the_fleet_stops_at_the_budget() -> Result<()> {
         return Ok(());
     };
     let _op = w.operator("op-budget")?;
-    let signer = w.coldkey_signer().await?;
     // 0.1 + 0.1258 fits in 0.3; the third (about 0.158) does not.
-    let miners = w
-        .miner(
-            5,
-            &signer,
-            "{mode: Burn, maxPriceTao: \"1\", budget: {tao: \"0.3\", window: 24h}}",
-        )
-        .await?;
-    wait_until(Duration::from_secs(60), || async {
-        Ok(condition(&miners, "BudgetExhausted")
-            .await?
-            .is_some_and(|(s, _)| s == "True"))
-    })
-    .await?;
+    let miners = w.exhaust_a_budget().await?;
     let (n, first_spend, _) = registered(&miners).await?;
     assert_eq!(n, 2);
     assert!(first_spend <= 300_000_000);
@@ -270,20 +277,7 @@ async fn a_status_edit_does_not_hand_the_budget_back() -> Result<()> {
         return Ok(());
     };
     let mut op = w.operator("op-budget-edit")?;
-    let signer = w.coldkey_signer().await?;
-    let miners = w
-        .miner(
-            5,
-            &signer,
-            "{mode: Burn, maxPriceTao: \"1\", budget: {tao: \"0.3\", window: 24h}}",
-        )
-        .await?;
-    wait_until(Duration::from_secs(60), || async {
-        Ok(condition(&miners, "BudgetExhausted")
-            .await?
-            .is_some_and(|(s, _)| s == "True"))
-    })
-    .await?;
+    let miners = w.exhaust_a_budget().await?;
     let before: u64 = w.chain.burns().await?.iter().map(|(_, b)| b).sum();
     op.kill();
     let spend = miners.get("m").await?.status.and_then(|s| s.spend);
