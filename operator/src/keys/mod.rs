@@ -138,11 +138,11 @@ impl Hotkey {
             .map_err(|e| KeyError::InvalidKeyfile(format!("not JSON (line {})", e.line())))?;
         let key = match (&kf.secret_seed, &kf.secret_phrase) {
             (Some(seed), _) => {
-                let bytes = Zeroizing::new(decode_hex(seed, "secretSeed")?);
+                let bytes = Zeroizing::new(decode_hex(seed, "secret seed")?);
                 let seed: [u8; 32] = bytes
                     .as_slice()
                     .try_into()
-                    .map_err(|_| KeyError::InvalidKey("secretSeed"))?;
+                    .map_err(|_| KeyError::InvalidKey("secret seed"))?;
                 let mut key = Self::from_seed(seed)?;
                 key.mnemonic = kf.secret_phrase.clone().map(Zeroizing::new);
                 key
@@ -150,7 +150,7 @@ impl Hotkey {
             (None, Some(phrase)) => Self::from_mnemonic(phrase)?,
             (None, None) => {
                 return Err(KeyError::InvalidKeyfile(
-                    "neither secretSeed nor secretPhrase".into(),
+                    "neither a secret seed nor a secret phrase".into(),
                 ));
             }
         };
@@ -446,6 +446,6 @@ mod tests {
         }
         let bad =
             Hotkey::from_keyfile(format!(r#"{{"secretSeed":"0x{}"}}"#, "zz".repeat(32)).as_bytes());
-        assert_eq!(bad.map(|_| ()), Err(KeyError::InvalidKey("secretSeed")));
+        assert_eq!(bad.map(|_| ()), Err(KeyError::InvalidKey("secret seed")));
     }
 }
