@@ -4,7 +4,9 @@
 //! spec 218 lacks (`sudo_set_admin_freeze_window`, `start_call`,
 //! `sudo_set_subnet_emission_enabled`) are recorded as skipped with the reason, `register_network`
 //! gets the `mechid` that runtime wants, and the subnet ends created, open, and with its fleets
-//! registered — all read back from the chain itself.
+//! registered — all read back from the chain itself. Spec 218 seeds a new pool with dust, so
+//! the scaffold gives it reserves (`SeedPool`), and the validator's self-stake buys alpha and
+//! earns a permit.
 
 use std::time::Duration;
 
@@ -104,11 +106,18 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     for name in [
         "FundOwner",
         "RegisterNetwork",
+        "SeedPool",
         "Hyperparameters",
         "FundColdkeys",
     ] {
         assert_eq!(step(name).0, "Done", "{name}: {}", step(name).1);
     }
+    // Spec 218 seeds a new pool with 1 rao of each: the scaffold gave it depth, and says so.
+    let (_, seeded) = step("SeedPool");
+    assert!(
+        seeded.contains("1 rao of TAO") && seeded.contains("set to 1000"),
+        "SeedPool: {seeded}"
+    );
     // The chain has the subnet, owned by the scaffold's owner, open, with the hyperparameters.
     let snap = chain
         .subnet(netuid)
@@ -119,6 +128,8 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     assert_eq!(snap.immunity_period, 100);
     assert!(!snap.commit_reveal);
     assert!(snap.owner.is_some());
+    let pool = snap.pool.context("no pool on a dTAO runtime")?;
+    assert!(pool.tao >= 1_000 * e2e::realchain::TAO, "{pool:?}");
 
     // Every fleet registers; the chain's events show each hotkey once.
     wait_until(Duration::from_secs(180), || async {
@@ -136,12 +147,63 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     let events = e2e::realchain::registrations(&node.ws, netuid, start, end).await?;
     assert_eq!(events.len(), 4, "3 miners + 1 validator: {events:?}");
 
-    // Not checked here: the validator's self-stake and permit. Spec 218 seeds a new subnet's
-    // pool with 1 rao of TAO and of alpha (whatever the lock cost), so the scaffold's subnet
-    // sells no alpha to `add_stake`; and its `get_neurons_lite` reports stake from the
-    // pre-dTAO `Stake` map, 0 whatever was staked. `chain_validators.rs` shows, on this
-    // runtime, that reserves written by sudo (`System.set_storage`) make stake buy alpha and
-    // that an epoch gives the permit; the scaffold has no such step yet.
+    // The validator's self-stake (selfStakeTao 100) buys alpha from the seeded pool, and an
+    // epoch later it holds a permit: read from its status, and its stake from the chain.
+    wait_until(Duration::from_secs(240), || async {
+        let v = validators
+            .get("dev-validator")
+            .await?
+            .status
+            .unwrap_or_default();
+        let permitted = condition(&v.conditions, "Permitted").is_some_and(|(st, _)| st == "True");
+        let staked = v
+            .total_stake_tao
+            .as_deref()
+            .is_some_and(|t| t.parse::<f64>().is_ok_and(|t| t > 0.0));
+        Ok(permitted && staked && v.permitted_replicas == Some(1))
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "validator staked and permitted; operator log:\n{}",
+            op.log_text()
+        )
+    })?;
+    let v = validators
+        .get("dev-validator")
+        .await?
+        .status
+        .unwrap_or_default();
+    let staked: f64 = v
+        .total_stake_tao
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .context("totalStakeTao")?;
+    // 100 TAO into a 1000/1000 pool buys ~91 alpha (more once emission adds to it).
+    assert!(staked >= 85.0, "the validator's stake: {staked} alpha");
+    let snap = chain.subnet(netuid).await?.context("no subnet")?;
+    let hotkey = v
+        .replica_statuses
+        .first()
+        .and_then(|r| r.hotkey.as_deref())
+        .context("no validator hotkey in status")?;
+    let on_chain = snap
+        .neuron(&subnet_operator::keys::ss58_decode(hotkey)?)
+        .context("the validator is not on chain")?;
+    assert!(on_chain.validator_permit && on_chain.stake >= 85 * e2e::realchain::TAO);
+    // The stake went in on the first try: the coldkey that signs it also signs the four
+    // registrations, and a shared nonce would have dropped one of them (SelfStakeFailed).
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns.name);
+    let failed: Vec<String> = events
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("SelfStakeFailed"))
+        .filter_map(|e| e.message)
+        .collect();
+    assert!(failed.is_empty(), "self-stake failures: {failed:?}");
     producer.abort();
     Ok(())
 }

@@ -11,7 +11,8 @@
 //! - Reserves written by sudo (`System.set_storage` of `SubnetTAO`, `SubnetAlphaIn`) make it a
 //!   real pool: 100 TAO into 1000/1000 buys ~90.9 alpha (`TotalHotkeyAlpha`).
 //! - `NeuronInfoRuntimeApi.get_neurons_lite` reports stake from the pre-dTAO `Stake` map, which
-//!   `add_stake` no longer writes: 0 even then.
+//!   `add_stake` no longer writes: 0 even then. The client reads `TotalHotkeyAlpha` instead on
+//!   such runtimes (`subxt_client::stake_from_storage`), and this test checks its snapshot.
 //! - Permits are `is_topk(stake, MaxAllowedValidators)`, all `true` while the subnet has fewer
 //!   neurons than that (64 by default), set at each epoch.
 
@@ -107,13 +108,20 @@ async fn self_stake_buys_alpha_and_a_permit_once_the_pool_has_reserves() -> Resu
     let reported = snap.neurons.first().map(|n| n.stake);
     eprintln!(
         "100 TAO into a 1000/1000 pool: {bought} rao alpha (pool now {:?}, TotalHotkeyAlpha \
-         {}); get_neurons_lite reports stake {reported:?}",
+         {}); the snapshot reports stake {reported:?}",
         pool().await?,
         alpha().await?
     );
     ensure!(
         (85 * TAO..=95 * TAO).contains(&bought),
         "100 TAO into a 1000 TAO pool bought {bought} rao"
+    );
+    // The client's snapshot reports the alpha staked (read from TotalHotkeyAlpha on this
+    // runtime), not the 0 its get_neurons_lite answers.
+    ensure!(
+        reported == Some(alpha().await?),
+        "snapshot stake {reported:?}, TotalHotkeyAlpha {}",
+        alpha().await?
     );
 
     // An epoch later (tempo 5), a permit.

@@ -662,6 +662,10 @@ fn genesis_state(genesis: &Genesis, salt: u64, finality_lag: u64) -> Result<Stat
                 started: s.started,
                 owner: None,
                 commit_reveal: false,
+                pool: Some(crate::chain::Pool {
+                    tao: NETWORK_LOCK_RAO,
+                    alpha: NETWORK_LOCK_RAO,
+                }),
                 neurons: vec![],
             }),
         );
@@ -717,6 +721,11 @@ fn new_subnet_snapshot(netuid: u16, tempo: u16, block: u64) -> SubnetSnapshot {
         started: false,
         owner: None,
         commit_reveal: true,
+        // Seeded with the lock, as `register_network` does from spec 233.
+        pool: Some(crate::chain::Pool {
+            tao: NETWORK_LOCK_RAO,
+            alpha: NETWORK_LOCK_RAO,
+        }),
         neurons: vec![],
     }
 }
@@ -838,6 +847,20 @@ fn dispatch_localnet(
                 Hyperparameter::TargetRegistrationsPerInterval(_)
                 | Hyperparameter::MaxRegistrationsPerBlock(_) => {}
             }
+            Ok(None)
+        }
+        LocalnetCall::SudoSetPool { netuid, tao, alpha } => {
+            if !is_sudo {
+                return Err("DispatchError.BadOrigin".into());
+            }
+            let sub = s
+                .subnets
+                .get_mut(netuid)
+                .ok_or("SubtensorModule.SubnetNotExists")?;
+            sub.snapshot.pool = Some(crate::chain::Pool {
+                tao: *tao,
+                alpha: *alpha,
+            });
             Ok(None)
         }
         LocalnetCall::AddStake {

@@ -161,8 +161,20 @@ pub struct SubnetSnapshot {
     /// Commit-reveal of weights is on (weights are committed, then revealed later).
     #[serde(default)]
     pub commit_reveal: bool,
+    /// The subnet's dTAO pool; `None` on runtimes without pools.
+    #[serde(default)]
+    pub pool: Option<Pool>,
     /// Neurons by UID.
     pub neurons: Vec<Neuron>,
+}
+
+/// A subnet's dTAO pool: what staking TAO swaps against (`SubnetTAO`, `SubnetAlphaIn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    /// TAO in the pool, in rao.
+    pub tao: u64,
+    /// Alpha in the pool, in rao.
+    pub alpha: u64,
 }
 
 impl Neuron {
@@ -205,6 +217,7 @@ impl SubnetSnapshot {
             started: true,
             owner: None,
             commit_reveal: false,
+            pool: None,
             neurons: vec![],
         }
     }
@@ -534,6 +547,18 @@ pub enum LocalnetCall {
         netuid: u16,
         /// What to set.
         param: Hyperparameter,
+    },
+    /// `Sudo(System.set_storage)` of a subnet's pool reserves (`SubnetTAO`, `SubnetAlphaIn`).
+    /// Some runtimes seed a new subnet's pool with dust (spec 218: 1 rao of each, whatever the
+    /// lock), so stake buys no alpha and no validator earns a permit by stake; a localnet gives
+    /// its pool depth instead.
+    SudoSetPool {
+        /// Netuid.
+        netuid: u16,
+        /// TAO reserve, in rao.
+        tao: u64,
+        /// Alpha reserve, in rao.
+        alpha: u64,
     },
     /// `SubtensorModule.add_stake(hotkey, netuid, amount)`, signed by the hotkey's coldkey.
     AddStake {

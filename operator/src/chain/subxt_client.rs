@@ -43,6 +43,7 @@ use subxt::client::{ClientAtBlock, OfflineClientAtBlockT, OnlineClientAtBlockImp
 use subxt::config::substrate::SubstrateConfig;
 use subxt::config::{DefaultExtrinsicParamsBuilder, Header as _};
 use subxt::dynamic;
+use subxt::ext::scale_encode::EncodeAsType as _;
 use subxt::tx::TransactionStatus;
 use subxt::utils::{AccountId32, H256, MultiSignature};
 use subxt::{Metadata, OnlineClient};
@@ -1077,10 +1078,51 @@ fn sudo(inner: CallSpec) -> CallSpec {
 /// 218: only the dynamic mechanism, 1, exists).
 pub const DYNAMIC_MECHANISM: u16 = 1;
 
+/// `System.set_storage(items)`: raw storage writes (a root call: wrap it in [`sudo`]).
+fn set_storage_call(items: Vec<(Vec<u8>, Vec<u8>)>) -> CallSpec {
+    let items = Value::unnamed_composite(
+        items
+            .into_iter()
+            .map(|(k, v)| Value::unnamed_composite([Value::from_bytes(k), Value::from_bytes(v)])),
+    );
+    CallSpec::new("System", "set_storage", vec![items])
+}
+
+/// The key and value bytes of `SubtensorModule.<entry>(parts) = value`, encoded with the
+/// entry's own hashers and value type from `md` (a `u64` on spec 218, `TaoCurrency` later).
+/// `Unsupported` when the runtime has no such entry.
+fn subtensor_item(
+    md: &Metadata,
+    entry: &str,
+    parts: Vec<Value<()>>,
+    value: u64,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    let ty = md
+        .pallet_by_name(SUBTENSOR)
+        .and_then(|p| p.storage())
+        .and_then(|s| s.entry_by_name(entry))
+        .map(|e| e.value_ty())
+        .ok_or_else(|| ChainError::Unsupported(format!("{SUBTENSOR}.{entry} (storage)")))?;
+    let key = storage_key(md, SUBTENSOR, entry, parts)?;
+    let bytes = Value::u128(u128::from(value))
+        .encode_as_type(ty, md.types())
+        .map_err(|e| ChainError::Decode(format!("a value of {SUBTENSOR}.{entry}: {e}")))?;
+    Ok((key, bytes))
+}
+
 /// The extrinsic for a localnet scaffold call on the runtime of `md` (`Sudo*` ones wrapped in
-/// `Sudo.sudo`; `register_network` with a `mechid` where the runtime's call takes one).
-pub fn localnet_call_spec(md: &Metadata, call: &LocalnetCall) -> CallSpec {
-    match call {
+/// `Sudo.sudo`; `register_network` with a `mechid` where the runtime's call takes one; storage
+/// writes keyed and encoded from the runtime's own storage types). `Unsupported` when a storage
+/// item the call writes is missing; a missing call is [`CallSpec::supported_by`]'s to say.
+pub fn localnet_call_spec(md: &Metadata, call: &LocalnetCall) -> Result<CallSpec> {
+    Ok(match call {
+        LocalnetCall::SudoSetPool { netuid, tao, alpha } => {
+            let n = || vec![Value::u128(u128::from(*netuid))];
+            sudo(set_storage_call(vec![
+                subtensor_item(md, "SubnetTAO", n(), *tao)?,
+                subtensor_item(md, "SubnetAlphaIn", n(), *alpha)?,
+            ]))
+        }
         LocalnetCall::SudoSetAdminFreezeWindow(w) => sudo(CallSpec::new(
             "AdminUtils",
             "sudo_set_admin_freeze_window",
@@ -1124,7 +1166,7 @@ pub fn localnet_call_spec(md: &Metadata, call: &LocalnetCall) -> CallSpec {
                 Value::u128(u128::from(*rao)),
             ],
         ),
-    }
+    })
 }
 
 /// The block an era ending at `era_end` starts at, and the era end actually used: eras are
@@ -1407,28 +1449,66 @@ async fn read_one<V: DecodeAsType>(
     b.fetch(c, at).await?.get::<V>(slot)
 }
 
-/// The registration blocks of `uids` on `netuid` (`BlockAtRegistration`), in one request.
-async fn registration_blocks(
+/// What the runtime API does not give per neuron (or gives wrong), read in one request.
+#[derive(Debug, Default)]
+struct PerNeuron {
+    /// `BlockAtRegistration` by uid.
+    registered_at: HashMap<u16, u64>,
+    /// `TotalHotkeyAlpha(hotkey, netuid)` by uid, on runtimes whose `get_neurons_lite` stake
+    /// is not it (see [`stake_from_storage`]).
+    alpha: HashMap<u16, u64>,
+}
+
+/// Whether a neuron's stake must be read from `TotalHotkeyAlpha` rather than taken from
+/// `get_neurons_lite`: on the runtimes whose API answers the opaque pre-233 form, that answer's
+/// stake is the pre-dTAO `Stake` map, which `add_stake` no longer writes (on spec 218, 100 TAO
+/// staked shows 0 there while `TotalHotkeyAlpha` holds ~93 alpha:
+/// e2e/tests/chain_validators.rs). Typed runtimes (233+) report `TotalHotkeyAlpha` themselves.
+pub fn stake_from_storage(md: &Metadata) -> bool {
+    neurons_shape(md) == Some(NeuronsShape::Opaque)
+        && md
+            .pallet_by_name(SUBTENSOR)
+            .and_then(|p| p.storage())
+            .and_then(|s| s.entry_by_name("TotalHotkeyAlpha"))
+            .is_some()
+}
+
+/// The registration blocks of `neurons` on `netuid` (`BlockAtRegistration`) and, where
+/// [`stake_from_storage`], their alpha, in one request.
+async fn per_neuron(
     c: &Conn,
     at: &AtBlock,
     netuid: u16,
-    uids: &[u16],
-) -> Result<HashMap<u16, u64>> {
+    neurons: &[NeuronInfoLiteRaw],
+) -> Result<PerNeuron> {
     let md = at.metadata_ref();
+    let alpha = stake_from_storage(md);
+    let net = || Value::u128(u128::from(netuid));
     let mut b = Batch::new();
-    let mut slots = Vec::with_capacity(uids.len());
-    for &uid in uids {
-        let parts = vec![
-            Value::u128(u128::from(netuid)),
-            Value::u128(u128::from(uid)),
-        ];
-        slots.push((uid, b.add(md, SUBTENSOR, "BlockAtRegistration", parts)?));
+    let mut slots = Vec::with_capacity(neurons.len());
+    for n in neurons {
+        let uid = Value::u128(u128::from(n.uid));
+        let registered = b.add(md, SUBTENSOR, "BlockAtRegistration", vec![net(), uid])?;
+        let stake = if alpha {
+            b.add(
+                md,
+                SUBTENSOR,
+                "TotalHotkeyAlpha",
+                vec![account_value(&n.hotkey.0), net()],
+            )?
+        } else {
+            None
+        };
+        slots.push((n.uid, registered, stake));
     }
     let f = b.fetch(c, at).await?;
-    let mut out = HashMap::new();
-    for (uid, slot) in slots {
-        if let Some(v) = f.get::<u64>(slot)? {
-            out.insert(uid, v);
+    let mut out = PerNeuron::default();
+    for (uid, registered, stake) in slots {
+        if let Some(v) = f.get::<u64>(registered)? {
+            out.registered_at.insert(uid, v);
+        }
+        if let Some(v) = f.get::<u64>(stake)? {
+            out.alpha.insert(uid, v);
         }
     }
     Ok(out)
@@ -1508,6 +1588,8 @@ impl Chain for SubxtChain {
             let immunity = add("ImmunityPeriod")?;
             let allowed = add("NetworkRegistrationAllowed")?;
             let commit_reveal = add("CommitRevealWeightsEnabled")?;
+            let pool_tao = add("SubnetTAO")?;
+            let pool_alpha = add("SubnetAlphaIn")?;
             let f = b.fetch(&c, &at).await?;
             if f.get::<bool>(exists)? != Some(true) {
                 return Ok(None);
@@ -1539,13 +1621,17 @@ impl Chain for SubxtChain {
                 },
             };
             let raw = neurons_at(&at, netuid).await?;
-            let uids: Vec<u16> = raw.iter().map(|n| n.uid).collect();
-            let registered_at = registration_blocks(&c, &at, netuid, &uids).await?;
+            let extra = per_neuron(&c, &at, netuid, &raw).await?;
             let mut neurons: Vec<Neuron> = raw
                 .into_iter()
                 .map(|n| {
-                    let b = registered_at.get(&n.uid).copied().unwrap_or(0);
-                    neuron(n, b)
+                    let uid = n.uid;
+                    let b = extra.registered_at.get(&uid).copied().unwrap_or(0);
+                    let mut neuron = neuron(n, b);
+                    if let Some(&alpha) = extra.alpha.get(&uid) {
+                        neuron.stake = alpha;
+                    }
+                    neuron
                 })
                 .collect();
             neurons.sort_by_key(|n| n.uid);
@@ -1567,6 +1653,10 @@ impl Chain for SubxtChain {
                     .map(|a| a.0)
                     .filter(|a| a != &[0u8; 32]),
                 commit_reveal: f.get(commit_reveal)?.unwrap_or(false),
+                pool: match (f.get::<u64>(pool_tao)?, f.get::<u64>(pool_alpha)?) {
+                    (Some(tao), Some(alpha)) => Some(super::Pool { tao, alpha }),
+                    _ => None,
+                },
                 neurons,
             }))
         })
@@ -1731,7 +1821,11 @@ impl Chain for SubxtChain {
         self.with(|c| async move {
             let at = best(&c).await?;
             let md = at.metadata_ref();
-            Ok(localnet_call_spec(md, call).supported_by(md).is_ok())
+            Ok(match localnet_call_spec(md, call) {
+                Ok(spec) => spec.supported_by(md).is_ok(),
+                Err(ChainError::Unsupported(_)) => false,
+                Err(e) => return Err(e),
+            })
         })
         .await
     }
@@ -1740,7 +1834,7 @@ impl Chain for SubxtChain {
         self.with(|c| async move {
             let at = best(&c).await?;
             let md = at.metadata_ref();
-            let spec = localnet_call_spec(md, &call);
+            let spec = localnet_call_spec(md, &call)?;
             spec.supported_by(md).map_err(ChainError::Unsupported)?;
             let nonce = nonce_at(&at, signer.public()).await?;
             let s = sign_offline(&at, &spec, signer, nonce, at.block_number(), at.block_hash())?;

@@ -492,6 +492,11 @@ fn hyperparameters() -> Vec<Hyperparameter> {
     ]
 }
 
+/// The extrinsic of `call` on `md`; panics when the runtime lacks a storage item it writes.
+fn spec_of(md: &Metadata, call: &LocalnetCall) -> CallSpec {
+    localnet_call_spec(md, call).unwrap_or_else(|e| panic!("{call:?}: {e}"))
+}
+
 fn localnet_calls() -> Vec<LocalnetCall> {
     let mut calls = vec![
         LocalnetCall::SudoSetAdminFreezeWindow(0),
@@ -501,6 +506,11 @@ fn localnet_calls() -> Vec<LocalnetCall> {
         },
         LocalnetCall::RegisterNetwork { hotkey: HK },
         LocalnetCall::StartCall { netuid: NETUID },
+        LocalnetCall::SudoSetPool {
+            netuid: NETUID,
+            tao: 1_000_000_000_000,
+            alpha: 2_000_000_000_000,
+        },
         LocalnetCall::AddStake {
             hotkey: HK,
             netuid: NETUID,
@@ -530,6 +540,21 @@ fn expected_on_393(call: &LocalnetCall) -> std::result::Result<Vec<u8>, &'static
         // Spec 393's register_network takes only the hotkey (no mechid).
         LocalnetCall::RegisterNetwork { hotkey } => [vec![7, 59], hotkey.to_vec()].concat(),
         LocalnetCall::StartCall { netuid } => [vec![7, 92], netuid.encode()].concat(),
+        // Sudo 12.0 of System 0.set_storage 4 with Vec<(key, value)>: both entries are keyed
+        // by the netuid with the Identity hasher, and hold a u64 (TaoCurrency/AlphaCurrency).
+        LocalnetCall::SudoSetPool { netuid, tao, alpha } => {
+            let item = |entry: &[u8], v: u64| {
+                let key = [
+                    twox_128(b"SubtensorModule").to_vec(),
+                    twox_128(entry).to_vec(),
+                    netuid.encode(),
+                ]
+                .concat();
+                (key, v.encode())
+            };
+            let items = vec![item(b"SubnetTAO", *tao), item(b"SubnetAlphaIn", *alpha)];
+            [vec![12, 0, 0, 4], items.encode()].concat()
+        }
         LocalnetCall::AddStake {
             hotkey,
             netuid,
@@ -571,12 +596,12 @@ fn localnet_calls_on_393_encode_exactly_or_name_the_missing_call() {
     let calls = localnet_calls();
     assert_eq!(
         calls.len(),
-        5 + 13,
+        6 + 13,
         "every LocalnetCall and Hyperparameter variant"
     );
     let mut missing = Vec::new();
     for call in &calls {
-        let spec = localnet_call_spec(&md, call);
+        let spec = spec_of(&md, call);
         match expected_on_393(call) {
             Ok(want) => {
                 assert_eq!(spec.supported_by(&md), Ok(()), "{call:?}");
@@ -608,7 +633,7 @@ fn localnet_calls_on_393_encode_exactly_or_name_the_missing_call() {
         call_fields(&md, SUBTENSOR, "register_network"),
         Some(vec!["hotkey".to_string()])
     );
-    let rn = localnet_call_spec(&md, &LocalnetCall::RegisterNetwork { hotkey: HK });
+    let rn = spec_of(&md, &LocalnetCall::RegisterNetwork { hotkey: HK });
     assert_eq!(rn.args.len(), 1, "no mechid pushed on 393");
     assert_eq!(call_index(&md, SUBTENSOR, "start_call"), (7, 92));
     assert_eq!(
@@ -624,7 +649,7 @@ fn sudo_nests_the_setter_as_a_runtime_call_on_393() {
         netuid: 0x0102,
         param: Hyperparameter::Tempo(0x0304),
     };
-    let spec = localnet_call_spec(&md, &call);
+    let spec = spec_of(&md, &call);
     assert_eq!((spec.pallet, spec.call), ("Sudo", "sudo"));
     let (sp, sc) = call_index(&md, "Sudo", "sudo");
     let (ap, ac) = call_index(&md, "AdminUtils", "sudo_set_tempo");
@@ -1006,6 +1031,8 @@ fn assert_sample_neurons(got: Vec<NeuronInfoLiteRaw>) {
 fn typed_neurons_on_393_decode_every_field() {
     let md = md393();
     assert_eq!(neurons_shape(&md), Some(NeuronsShape::Typed));
+    // Its stake is TotalHotkeyAlpha already: no extra reads.
+    assert!(!stake_from_storage(&md));
     let method = md
         .runtime_api_trait_by_name("NeuronInfoRuntimeApi")
         .and_then(|t| t.method_by_name("get_neurons_lite"))
@@ -2137,6 +2164,8 @@ async fn spec_218_from_a_running_node() {
 
     // Neurons come as opaque bytes; no register_limit.
     assert_eq!(neurons_shape(&md), Some(NeuronsShape::Opaque));
+    // ...whose stake is not the alpha staked: it is read from TotalHotkeyAlpha instead.
+    assert!(stake_from_storage(&md));
     assert_eq!(price_guard(&md), PriceGuard::Client);
     let spec = register_call(&md, &reg(None, ProxyType::Registration));
     assert_eq!(call_index(&md, SUBTENSOR, "burned_register"), (7, 7));
@@ -2154,7 +2183,7 @@ async fn spec_218_from_a_running_node() {
         &md,
         call_field_type(&md, SUBTENSOR, "register_network", "mechid")
     ));
-    let rn = localnet_call_spec(&md, &LocalnetCall::RegisterNetwork { hotkey: HK });
+    let rn = spec_of(&md, &LocalnetCall::RegisterNetwork { hotkey: HK });
     assert_eq!(rn.args.len(), 2);
     assert_eq!(rn.supported_by(&md), Ok(()));
     let (p, c) = call_index(&md, SUBTENSOR, "register_network");
@@ -2190,14 +2219,14 @@ async fn spec_218_from_a_running_node() {
         ),
     ] {
         assert_eq!(
-            localnet_call_spec(&md, &call).supported_by(&md),
+            spec_of(&md, &call).supported_by(&md),
             Err(missing.to_string()),
             "{call:?}"
         );
     }
     // Every supported localnet call builds and signs on 218.
     for call in localnet_calls() {
-        let spec = localnet_call_spec(&md, &call);
+        let spec = spec_of(&md, &call);
         if spec.supported_by(&md).is_ok() {
             let data = call_bytes(&at, &spec);
             let s = sign_offline(&at, &spec, &alice(), 0, BLOCK, H256([0x22; 32]))

@@ -27,19 +27,20 @@ use super::build::stamped;
 use super::{Context, Error, FIELD_MANAGER, Result, labels};
 use crate::chain::memory::NETWORK_LOCK_RAO;
 use crate::chain::{ChainError, Hyperparameter, LocalnetCall};
-use crate::crd::common::tao_to_rao;
+use crate::crd::common::{rao_to_tao, tao_to_rao};
 use crate::crd::subnet::{LocalnetSpec, ScaffoldStep, SubnetStatus};
 use crate::crd::{Miner, Subnet, Validator};
 use crate::keys::Hotkey;
 use crate::keys::signer::Signer;
 
 /// The scaffold's steps, in the order they run.
-pub const STEPS: [&str; 7] = [
+pub const STEPS: [&str; 8] = [
     "AdminFreezeWindow",
     "FundOwner",
     "RegisterNetwork",
     "StartCall",
     "EnableEmission",
+    "SeedPool",
     "Hyperparameters",
     "FundColdkeys",
 ];
@@ -50,6 +51,11 @@ pub const OWNER_COLDKEY_KEY: &str = "coldkey-mnemonic";
 pub const OWNER_HOTKEY_KEY: &str = "hotkey-mnemonic";
 /// `TargetRegistrationsPerInterval` on a localnet subnet: room for a development fleet.
 pub const LOCALNET_TARGET_REGISTRATIONS: u16 = 256;
+/// The reserves `SeedPool` gives a subnet's pool whose runtime seeded it with dust, in rao of
+/// TAO and of alpha each (1000: price 1, and a 100 TAO self-stake buys ~91 alpha).
+pub const LOCALNET_POOL_RAO: u64 = 1_000_000_000_000;
+/// A pool with less TAO than this (1 TAO) is dust: stake into it buys no alpha.
+const DUST_POOL_RAO: u64 = 1_000_000_000;
 /// What the owner keeps above the lock cost for fees, in rao (10 TAO).
 const OWNER_MARGIN_RAO: u64 = 10_000_000_000;
 
@@ -450,6 +456,7 @@ pub async fn reconcile(
             }
         }
     };
+    let mut latest = head.best;
     for step in STEPS {
         // Each step runs until it is done, once per chain (a new genesis clears them all);
         // funding coldkeys runs every time, since fleets come and go.
@@ -517,6 +524,36 @@ pub async fn reconcile(
                         ));
                     }
                 }
+                "SeedPool" => {
+                    if let Some(n) = netuid {
+                        let call = LocalnetCall::SudoSetPool {
+                            netuid: n,
+                            tao: LOCALNET_POOL_RAO,
+                            alpha: LOCALNET_POOL_RAO,
+                        };
+                        // A runtime without pools gets the call anyway: it is reported as
+                        // skipped (Unsupported) below.
+                        match chain.subnet(n).await?.and_then(|s| s.pool) {
+                            Some(p) if p.tao >= DUST_POOL_RAO => {
+                                done_message = Some(format!(
+                                    "not needed: the pool holds {} TAO",
+                                    rao_to_tao(p.tao)
+                                ));
+                            }
+                            Some(p) => {
+                                done_message = Some(format!(
+                                    "the runtime seeded the pool with {} rao of TAO and {} of \
+                                     alpha (stake would buy none): set to {} of each",
+                                    p.tao,
+                                    p.alpha,
+                                    rao_to_tao(LOCALNET_POOL_RAO)
+                                ));
+                                calls.push((&alice, call));
+                            }
+                            None => calls.push((&alice, call)),
+                        }
+                    }
+                }
                 "Hyperparameters" => {
                     if let Some(n) = netuid {
                         for p in &hyper {
@@ -566,7 +603,11 @@ pub async fn reconcile(
                 slow,
             ));
         }
-        if matches!(step, "StartCall" | "EnableEmission" | "Hyperparameters") && netuid.is_none() {
+        if matches!(
+            step,
+            "StartCall" | "EnableEmission" | "SeedPool" | "Hyperparameters"
+        ) && netuid.is_none()
+        {
             return Ok(report(
                 false,
                 "Scaffolding",
@@ -579,6 +620,7 @@ pub async fn reconcile(
         let mut skipped: Vec<String> = vec![];
         for (signer, call) in calls {
             let what = format!("{call:?}");
+            let _turn = ctx.signer_turn(signer.public()).await;
             ctx.metrics.chain_call("localnet_call");
             let r = chain.localnet_call(signer, call).await;
             match &r {
@@ -685,7 +727,7 @@ pub async fn reconcile(
                     &mut status.scaffold,
                     step,
                     "Skipped",
-                    Some(head.best),
+                    Some(latest),
                     Some(why.clone()),
                 );
                 if first {
@@ -699,9 +741,13 @@ pub async fn reconcile(
             });
         }
         let before = status.scaffold.iter().find(|s| s.name == step).cloned();
+        // A step that sent nothing is done as of the latest block the scaffold has seen (the
+        // head it read, or a later step's inclusion block), so recorded blocks never go back.
         let block = last_block
             .or_else(|| before.as_ref().and_then(|b| b.block))
-            .or(Some(head.best));
+            .unwrap_or(latest);
+        latest = latest.max(block);
+        let block = Some(block);
         let message = done_message.or_else(|| {
             before
                 .as_ref()
@@ -765,6 +811,9 @@ pub async fn self_stake<K: Resource<DynamicType = ()>>(
             continue;
         }
         let rao = amount_rao;
+        // The coldkey also signs the fleets' registrations: one transaction at a time, or two
+        // take the same nonce and one never lands.
+        let _turn = ctx.signer_turn(signer.public()).await;
         ctx.metrics.chain_call("localnet_call");
         let r = chain
             .localnet_call(
