@@ -734,12 +734,40 @@ impl Chopsticks {
     /// Starts a fresh chain on a free port and waits (up to 180 s) until it answers, then makes
     /// //Alice sudo, lifts the network rate limit, funds the dev accounts, and checks `Sudo.Key` reads back as //Alice.
     pub async fn start() -> Result<Self> {
+        let port = free_port()?;
+        let child = Self::spawn(
+            port,
+            &artifacts_dir().join(format!("chopsticks-{port}.log")),
+        )
+        .await?;
+        let mut me = Self {
+            child,
+            ws: format!("ws://127.0.0.1:{port}"),
+            http: format!("http://127.0.0.1:{port}"),
+            log: artifacts_dir().join(format!("chopsticks-{port}.log")),
+        };
+        me.ready().await?;
+        Ok(me)
+    }
+
+    /// Kills the chain and starts a new one from the same chain spec on the same port (what a
+    /// localnet pod restarting looks like to a client: the connection drops, and the chain that
+    /// answers again has the same genesis hash and nothing of the old one).
+    pub async fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.ws.rsplit(':').next().unwrap_or_default().to_string();
+        self.log = artifacts_dir().join(format!("chopsticks-{port}-restarted.log"));
+        self.child = Self::spawn(port.parse()?, &self.log).await?;
+        self.ready().await
+    }
+
+    /// The chopsticks process on `port`, logging to `log`.
+    async fn spawn(port: u16, log: &Path) -> Result<Child> {
         let bin = chopsticks_binary().await?;
         let spec = chain_spec()?;
-        let port = free_port()?;
-        let log = artifacts_dir().join(format!("chopsticks-{port}.log"));
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new(&bin)
+        let out = std::fs::File::create(log)?;
+        Command::new(&bin)
             .arg(format!("--genesis={}", spec.display()))
             .args([
                 "--host=127.0.0.1".to_string(),
@@ -750,13 +778,13 @@ impl Chopsticks {
             .stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out))
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut me = Self {
-            child,
-            ws: format!("ws://127.0.0.1:{port}"),
-            http: format!("http://127.0.0.1:{port}"),
-            log,
-        };
+            .with_context(|| format!("starting {}", bin.display()))
+    }
+
+    /// Waits (up to 180 s) until the chain answers, then makes //Alice sudo and funds the dev
+    /// accounts.
+    async fn ready(&mut self) -> Result<()> {
+        let me = self;
         let deadline = Instant::now() + Duration::from_secs(180);
         while chain_best_number(&me.http).await.is_err() {
             if let Some(status) = me.child.try_wait()? {
@@ -780,7 +808,7 @@ impl Chopsticks {
         if sudo.as_str() != Some(ALICE_PUBLIC_HEX) {
             bail!("Sudo.Key is {sudo} after dev_setStorage, not //Alice");
         }
-        Ok(me)
+        Ok(())
     }
 
     /// Sets storage by pallet and item name (`dev_setStorage` with params `[v]`), e.g.

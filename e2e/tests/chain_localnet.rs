@@ -27,6 +27,19 @@ fn condition(
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// The messages of the events of `reason` in `ns`.
+async fn events_api_reasons(client: &kube::Client, ns: &str, reason: &str) -> Result<Vec<String>> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    Ok(events
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter_map(|e| e.message)
+        .collect())
+}
+
 #[tokio::test]
 async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<()> {
     let Some(client) = client().await else {
@@ -39,7 +52,7 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     install_crds(&client).await?;
     let ns = TempNamespace::new(&client, "reallocal").await?;
     // A chain of its own: the samples' owner and coldkey names are fixed.
-    let node = Chopsticks::start().await?;
+    let mut node = Chopsticks::start().await?;
     let chain = SubxtChain::new(vec![node.ws.clone()])?;
     let start = chain.head().await?.best;
     let op = OperatorProcess::start(
@@ -194,16 +207,87 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     assert!(on_chain.validator_permit && on_chain.stake >= 85 * e2e::realchain::TAO);
     // The stake went in on the first try: the coldkey that signs it also signs the four
     // registrations, and a shared nonce would have dropped one of them (SelfStakeFailed).
-    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns.name);
-    let failed: Vec<String> = events
-        .list(&Default::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("SelfStakeFailed"))
-        .filter_map(|e| e.message)
-        .collect();
+    let failed = events_api_reasons(&client, &ns.name, "SelfStakeFailed").await?;
     assert!(failed.is_empty(), "self-stake failures: {failed:?}");
+
+    // A chain reset: the chain stops, and a new one starts from the same chain spec on the same
+    // port, as a localnet pod restarting does. Same genesis hash (chopsticks gives every chain
+    // one placeholder; a localnet's chain spec is fixed too), another block 1. The operator
+    // must see a new chain: scaffold it again, and register every fleet again on it.
+    let old = chain.head().await?;
+    let old_subnet = subnets.get("dev").await?.status.unwrap_or_default();
+    node.restart().await?;
+    // The test's own client reconnects too, and the producer builds the new chain's block 1.
+    let mut new = None;
+    for _ in 0..240 {
+        new = chain
+            .head()
+            .await
+            .ok()
+            .filter(|h| h.first_block_hash.is_some());
+        if new.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let new = new.context("no block 1 on the restarted chain after 60 s")?;
+    assert_eq!(
+        new.genesis_hash, old.genesis_hash,
+        "chopsticks keeps one genesis hash"
+    );
+    assert_ne!(new.identity(), old.identity(), "{new:?} vs {old:?}");
+    wait_until(Duration::from_secs(300), || async {
+        let s = subnets.get("dev").await?.status.unwrap_or_default();
+        let again =
+            s.scaffold_genesis.is_some() && s.scaffold_genesis != old_subnet.scaffold_genesis;
+        Ok(again && condition(&s.conditions, "Scaffolded").is_some_and(|(st, _)| st == "True"))
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "scaffolded again after the reset; operator log:\n{}",
+            op.log_text()
+        )
+    })?;
+    let netuid = subnets
+        .get("dev")
+        .await?
+        .status
+        .unwrap_or_default()
+        .netuid
+        .context("no netuid after the reset")?;
+    wait_until(Duration::from_secs(240), || async {
+        let m = miners.get("dev-miners").await?.status.unwrap_or_default();
+        let v = validators
+            .get("dev-validator")
+            .await?
+            .status
+            .unwrap_or_default();
+        let on_new = |g: &Option<String>| g.as_deref() == Some(new.identity().as_str());
+        if !(m.registered_replicas == 3
+            && v.registered_replicas == 1
+            && on_new(&m.chain_genesis)
+            && on_new(&v.chain_genesis))
+        {
+            return Ok(false);
+        }
+        // What the status says, the new chain's own events must show.
+        let end = chain.head().await?.best;
+        let events = e2e::realchain::registrations(&node.ws, netuid, 0, end).await?;
+        ensure!(events.len() <= 4, "a hotkey registered twice: {events:?}");
+        ensure!(
+            events.len() == 4,
+            "status says 4 registered, the new chain's events show {events:?}"
+        );
+        Ok(true)
+    })
+    .await
+    .with_context(|| format!("fleets registered again; operator log:\n{}", op.log_text()))?;
+    let resets: Vec<String> = events_api_reasons(&client, &ns.name, "ChainReset").await?;
+    assert!(
+        resets.len() >= 3,
+        "a ChainReset event from the Subnet and from each fleet: {resets:?}"
+    );
     producer.abort();
     Ok(())
 }

@@ -91,7 +91,7 @@ impl ChainCache {
         let (moved, todo): (bool, Vec<u16>) = {
             let i = self.lock();
             let moved = i.head.as_ref().map(|h| h.best) != Some(head.best)
-                || i.head.as_ref().map(|h| &h.genesis_hash) != Some(&head.genesis_hash);
+                || i.head.as_ref().map(ChainHead::identity) != Some(head.identity());
             let todo = i
                 .watched
                 .iter()

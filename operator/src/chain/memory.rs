@@ -1037,6 +1037,8 @@ impl Chain for MemoryChain {
             best: s.block,
             finalized: s.finalized().0,
             genesis_hash: s.genesis_hash.clone(),
+            // The model's resets change the genesis hash itself.
+            first_block_hash: None,
             spec_version: 0,
         })
     }

@@ -84,8 +84,38 @@ pub struct ChainHead {
     pub finalized: u64,
     /// Genesis hash (hex).
     pub genesis_hash: String,
+    /// Hash of block 1 (hex), once it exists. With the genesis hash it tells one run of a
+    /// chain from another: a localnet or chopsticks started again from the same chain spec has
+    /// the same genesis hash (chopsticks even gives every chain the same one), but its block 1
+    /// holds another timestamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_block_hash: Option<String>,
     /// Runtime spec version.
     pub spec_version: u32,
+}
+
+impl ChainHead {
+    /// The identity of this run of the chain, as statuses record it: the genesis hash, then
+    /// `:` and the hash of block 1 once there is one.
+    pub fn identity(&self) -> String {
+        match &self.first_block_hash {
+            Some(first) => format!("{}:{first}", self.genesis_hash),
+            None => self.genesis_hash.clone(),
+        }
+    }
+
+    /// Whether `recorded` (an [`identity`](Self::identity) read earlier) names another run of
+    /// the chain: another genesis, another block 1, or a chain back before block 1. A recorded
+    /// genesis hash alone (statuses written before block 1 existed, or by older operators)
+    /// compares by genesis only, so an upgrade never reads as a reset.
+    pub fn is_reset_from(&self, recorded: &str) -> bool {
+        let (genesis, first) = match recorded.split_once(':') {
+            Some((g, f)) => (g, Some(f)),
+            None => (recorded, None),
+        };
+        genesis != self.genesis_hash
+            || first.is_some_and(|f| self.first_block_hash.as_deref() != Some(f))
+    }
 }
 
 /// An axon as the chain stores it.
@@ -692,4 +722,36 @@ pub fn signing_payload(
 pub fn payload_hash(payload: &[u8]) -> String {
     use sha2::Digest;
     format!("0x{}", hex::encode(sha2::Sha256::digest(payload)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(genesis: &str, first: Option<&str>) -> ChainHead {
+        ChainHead {
+            best: 5,
+            finalized: 5,
+            genesis_hash: genesis.to_string(),
+            first_block_hash: first.map(str::to_string),
+            spec_version: 218,
+        }
+    }
+
+    #[test]
+    fn a_chain_started_again_from_the_same_spec_is_a_new_chain() {
+        let run1 = head("0x45", Some("0xa1"));
+        assert_eq!(run1.identity(), "0x45:0xa1");
+        assert!(!run1.is_reset_from(&run1.identity()));
+        // Same genesis hash (chopsticks, a localnet's fixed chain spec), another block 1.
+        assert!(head("0x45", Some("0xb2")).is_reset_from(&run1.identity()));
+        // Back before block 1.
+        assert!(head("0x45", None).is_reset_from(&run1.identity()));
+        // Another genesis.
+        assert!(head("0x46", Some("0xa1")).is_reset_from(&run1.identity()));
+        // A genesis hash alone (recorded at block 0, or by an older operator) compares by
+        // genesis only: an upgrade is not a reset.
+        assert!(!run1.is_reset_from("0x45"));
+        assert!(run1.is_reset_from("0x46"));
+    }
 }

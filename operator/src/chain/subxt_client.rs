@@ -78,6 +78,9 @@ struct Conn {
     api: OnlineClient<Cfg>,
     rpc: Rpc,
     index: usize,
+    /// The hash of block 1 once read (it never changes for a chain; a chain started again
+    /// drops the connection, and the next one reads it anew).
+    first_block: std::sync::OnceLock<String>,
 }
 
 struct ConnState {
@@ -210,7 +213,12 @@ impl SubxtChain {
             match tokio::time::timeout(CONNECT_TIMEOUT, connect(url)).await {
                 Ok(Ok((api, rpc))) => {
                     tracing::info!(endpoint = %url, "connected to the chain");
-                    let c = Arc::new(Conn { api, rpc, index });
+                    let c = Arc::new(Conn {
+                        api,
+                        rpc,
+                        index,
+                        first_block: std::sync::OnceLock::new(),
+                    });
                     st.conn = Some(c.clone());
                     st.next = index;
                     st.failures = 0;
@@ -291,6 +299,22 @@ async fn connect(url: &str) -> std::result::Result<(OnlineClient<Cfg>, Rpc), Str
         .await
         .map_err(|e| e.to_string())?;
     Ok((api, Rpc::new(rpc)))
+}
+
+/// The hash of block 1 when the chain has one (read once per connection).
+async fn first_block_hash(c: &Conn, best: u64) -> Result<Option<String>> {
+    if let Some(h) = c.first_block.get() {
+        return Ok(Some(h.clone()));
+    }
+    if best < 1 {
+        return Ok(None);
+    }
+    let hash = c
+        .rpc
+        .chain_get_block_hash(Some(1u64.into()))
+        .await
+        .map_err(classify)?;
+    Ok(hash.map(|h| c.first_block.get_or_init(|| hex0x(&h.0)).clone()))
 }
 
 /// The finalized block.
@@ -1551,10 +1575,12 @@ impl Chain for SubxtChain {
                 .map_err(classify)?
                 .map(|h| h.number())
                 .unwrap_or(at.block_number());
+            let best = best.max(at.block_number());
             Ok(ChainHead {
-                best: best.max(at.block_number()),
+                best,
                 finalized: at.block_number(),
                 genesis_hash: hex0x(&c.api.genesis_hash().0),
+                first_block_hash: first_block_hash(&c, best).await?,
                 spec_version: at.spec_version(),
             })
         })

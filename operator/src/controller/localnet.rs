@@ -5,8 +5,9 @@
 //! Idempotence comes from the chain first and the status second: funding tops balances up to a
 //! target; `RegisterNetwork` adopts a subnet the owner key already owns (so a crash between the
 //! call and the status write never makes a second subnet); `StartCall` is skipped when the
-//! subnet is started. A new genesis hash (the localnet pod restarted: its chainspec is rebuilt
-//! at each start) clears the scaffold and runs it again.
+//! subnet is started. A new chain (the localnet pod restarted: another genesis hash, or the same
+//! one with another block 1, see [`ChainHead::identity`](crate::chain::ChainHead::identity))
+//! clears the scaffold and runs it again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -383,11 +384,11 @@ pub async fn reconcile(
         }
         Err(e) => return Ok(report(false, "ChainUnreachable", e, slow)),
     };
-    // A new genesis: the localnet restarted and its chain is new. Scaffold it again.
+    // A new chain (another genesis or block 1): the localnet restarted. Scaffold it again.
     if status
         .scaffold_genesis
         .as_deref()
-        .is_some_and(|g| g != head.genesis_hash)
+        .is_some_and(|g| head.is_reset_from(g))
     {
         let old_netuid = status.netuid;
         status.scaffold.clear();
@@ -401,7 +402,7 @@ pub async fn reconcile(
             EventType::Warning,
             "ChainReset",
             format!(
-                "the localnet's genesis hash changed (its pod restarted): the chain is new; scaffolding it again{}",
+                "the localnet's chain is a new one (another genesis or block 1: its pod restarted); scaffolding it again{}",
                 old_netuid.map(|n| format!(" (netuid was {n})")).unwrap_or_default()
             ),
         )
@@ -419,7 +420,7 @@ pub async fn reconcile(
         ));
     }
 
-    status.scaffold_genesis = Some(head.genesis_hash.clone());
+    status.scaffold_genesis = Some(head.identity());
     let keys = match owner_keys(ctx, subnet, &ns, &owner).await? {
         Ok(k) => k,
         Err(msg) => return Ok(report(false, "OwnerKeyConflict", msg, ctx.resync)),
@@ -458,7 +459,7 @@ pub async fn reconcile(
     };
     let mut latest = head.best;
     for step in STEPS {
-        // Each step runs until it is done, once per chain (a new genesis clears them all);
+        // Each step runs until it is done, once per chain (a new chain clears them all);
         // funding coldkeys runs every time, since fleets come and go.
         if is_done(&status.scaffold, step) && step != "FundColdkeys" {
             continue;

@@ -194,7 +194,7 @@ pub fn retry_delay_blocks(error: &str, tempo: u16) -> u64 {
     }
 }
 
-/// Forgets everything a status knows of a chain that is gone (a new genesis): registrations,
+/// Forgets everything a status knows of a chain that is gone (a new chain): registrations,
 /// UIDs, chain-side figures, intents in flight and deregistrations. Returns how many replicas
 /// were registered.
 pub fn forget_chain(status: &mut FleetStatus) -> usize {
@@ -210,11 +210,12 @@ pub fn forget_chain(status: &mut FleetStatus) -> usize {
             pod: r.pod.take(),
             phase: r.phase.take(),
             axon_exposed: r.axon_exposed.take(),
-            message: Some("the chain was reset (new genesis): registering again".to_string()),
+            message: Some("the chain was reset (a new chain): registering again".to_string()),
             ..Default::default()
         };
     }
     status.deregistered.clear();
+    status.registered_replicas = 0;
     n
 }
 
@@ -302,13 +303,13 @@ pub async fn reconcile<K: FleetKind>(
         wanted: hotkeys.len(),
         ..Default::default()
     };
-    // Registrations belong to one chain: if its genesis changed (a localnet restarted), they
+    // Registrations belong to one run of a chain: if it is a new one (a localnet restarted), they
     // are gone with it. Forget them, so the replicas register again on the new chain.
     if let Ok(Some(head)) = cache.head() {
         if status
             .chain_genesis
             .as_deref()
-            .is_some_and(|g| g != head.genesis_hash)
+            .is_some_and(|g| head.is_reset_from(g))
         {
             let forgotten = forget_chain(status);
             ctx.publish(
@@ -316,12 +317,12 @@ pub async fn reconcile<K: FleetKind>(
                 EventType::Warning,
                 "ChainReset",
                 format!(
-                    "the chain's genesis hash changed (a new chain): {forgotten} registration(s) forgotten; replicas register again"
+                    "the chain is a new one (another genesis or block 1): {forgotten} registration(s) forgotten; replicas register again"
                 ),
             )
             .await;
         }
-        status.chain_genesis = Some(head.genesis_hash);
+        status.chain_genesis = Some(head.identity());
     }
     let Some(Some(snapshot)) = cache.snapshot(netuid) else {
         obs.waiting = Some((
@@ -329,6 +330,7 @@ pub async fn reconcile<K: FleetKind>(
             format!("subnet {netuid} not read from the chain yet, or it does not exist"),
         ));
         obs.requeue = Some(Duration::from_secs(2));
+        obs.registered = count_registered(status, hotkeys);
         return Ok(obs);
     };
     // Make sure every replica has a status entry before recording chain state.
@@ -813,13 +815,20 @@ pub async fn reconcile<K: FleetKind>(
         write_ledger(ctx, obj, &spend).await?;
     }
     status.spend = Some(spend);
-    obs.registered = status
+    obs.registered = count_registered(status, hotkeys);
+    Ok(obs)
+}
+
+/// Counts the registered replicas among `hotkeys` into `status.registered_replicas`, and
+/// returns the count.
+fn count_registered(status: &mut FleetStatus, hotkeys: &BTreeMap<u32, HotkeyRef>) -> usize {
+    let n = status
         .replica_statuses
         .iter()
         .filter(|r| hotkeys.contains_key(&r.index) && r.registered)
         .count();
-    status.registered_replicas = i32::try_from(obs.registered).unwrap_or(i32::MAX);
-    Ok(obs)
+    status.registered_replicas = i32::try_from(n).unwrap_or(i32::MAX);
+    n
 }
 
 fn call_for(
@@ -1018,6 +1027,7 @@ mod tests {
         use crate::crd::fleet::{RegistrationIntent, ReplicaStatus};
         let mut status = FleetStatus {
             deregistered: vec![1],
+            registered_replicas: 1,
             replica_statuses: vec![
                 ReplicaStatus {
                     index: 0,
@@ -1068,6 +1078,9 @@ mod tests {
         );
         assert!(status.replica_statuses[1].pending_registration.is_none());
         assert!(status.deregistered.is_empty());
+        // The count goes with them: until the new chain has the subnet, nothing else recounts
+        // (a restarted chopsticks showed 3 registered on a chain with none).
+        assert_eq!(status.registered_replicas, 0);
     }
 
     #[test]

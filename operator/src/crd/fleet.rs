@@ -602,8 +602,9 @@ pub struct FleetStatus {
     /// scaffold funds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coldkey: Option<String>,
-    /// Genesis hash of the chain the registrations in this status were made on. When the chain's
-    /// changes (a localnet restarted), they are forgotten and made again.
+    /// The chain the registrations in this status were made on: its genesis hash, then `:` and
+    /// the hash of its block 1. When it changes (a localnet restarted), they are forgotten and
+    /// made again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_genesis: Option<String>,
     /// Validators: replicas holding a validator permit.

@@ -241,8 +241,9 @@ pub struct SubnetStatus {
     /// Whether the subnet accepts registrations now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_open: Option<bool>,
-    /// Genesis hash of the chain the localnet scaffold ran on; a different one means the
-    /// localnet restarted with a new chain, and the scaffold runs again.
+    /// The chain the localnet scaffold ran on (its genesis hash, then `:` and the hash of its
+    /// block 1); a different one means the localnet restarted with a new chain, and the
+    /// scaffold runs again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaffold_genesis: Option<String>,
     /// Progress of the localnet scaffold, one entry per step in the order they run.
