@@ -10,6 +10,7 @@ pub mod controller;
 pub mod crd;
 pub mod http;
 pub mod keys;
+pub mod labels;
 pub mod leader;
 pub mod metrics;
 pub mod telemetry;

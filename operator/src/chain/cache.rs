@@ -1,11 +1,13 @@
 //! One reader per chain: a follower polls the head and, when a block is added, reads one
-//! snapshot per watched subnet. Controllers only read this cache, so chain reads grow with the
-//! number of subnets, not with replicas or reconciles.
+//! snapshot per watched subnet. Controllers read this cache (and, for what must be fresh, its
+//! [`ChainReader`]), so chain reads grow with the number of subnets, not with replicas or
+//! reconciles; they write only through its [`ChainWriter`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::writer::{ChainReader, ChainWriter};
 use super::{ChainHead, SharedChain, SubnetSnapshot};
 use crate::metrics::Metrics;
 
@@ -19,12 +21,12 @@ struct Inner {
     snapshots: BTreeMap<u16, Option<Arc<SubnetSnapshot>>>,
 }
 
-/// The cache of one chain.
+/// The cache of one chain, with its read half and its one writer: controllers read through
+/// [`reader`](Self::reader) and write only through [`writer`](Self::writer).
 pub struct ChainCache {
-    /// The chain.
-    pub chain: SharedChain,
+    reader: ChainReader,
+    writer: ChainWriter,
     inner: Mutex<Inner>,
-    metrics: Metrics,
     /// Bumped whenever the set of (uid, hotkey) of a watched subnet changes.
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -33,11 +35,21 @@ impl ChainCache {
     /// A cache over `chain`.
     pub fn new(chain: SharedChain, metrics: Metrics) -> Arc<Self> {
         Arc::new(Self {
-            chain,
+            reader: ChainReader::new(chain.clone(), metrics.clone()),
+            writer: ChainWriter::new(chain, metrics),
             inner: Mutex::new(Inner::default()),
-            metrics,
             changes: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// The chain's read half (direct reads, for what must not come from the cache).
+    pub fn reader(&self) -> &ChainReader {
+        &self.reader
+    }
+
+    /// The chain's one writer.
+    pub fn writer(&self) -> &ChainWriter {
+        &self.writer
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -79,11 +91,9 @@ impl ChainCache {
     /// Reads the head and, if it moved (or a watched subnet was never read), every watched
     /// subnet. Returns whether anything was read.
     pub async fn refresh(&self) -> bool {
-        self.metrics.chain_call("head");
-        let head = match self.chain.head().await {
+        let head = match self.reader.head().await {
             Ok(h) => h,
             Err(e) => {
-                self.metrics.chain_error("head");
                 self.lock().error = Some(e.to_string());
                 return false;
             }
@@ -102,13 +112,11 @@ impl ChainCache {
         };
         let mut read = BTreeMap::new();
         for netuid in &todo {
-            self.metrics.chain_call("subnet");
-            match self.chain.subnet(*netuid).await {
+            match self.reader.subnet(*netuid).await {
                 Ok(s) => {
                     read.insert(*netuid, s.map(Arc::new));
                 }
                 Err(e) => {
-                    self.metrics.chain_error("subnet");
                     self.lock().error = Some(e.to_string());
                     return false;
                 }

@@ -25,8 +25,7 @@ use super::{
 use crate::crd::common::tao_to_rao;
 use crate::keys::{ss58_decode, verify};
 
-/// Existential deposit in rao.
-pub const EXISTENTIAL_DEPOSIT: u64 = 500;
+pub use super::{EXISTENTIAL_DEPOSIT, NETWORK_LOCK_RAO};
 /// Blocks a prepared transaction stays valid.
 pub const ERA_BLOCKS: u64 = 32;
 /// Non-immune UIDs a subnet keeps before it prunes immune ones.
@@ -180,8 +179,6 @@ impl SubnetState {
     }
 }
 
-/// Lock cost of `register_network` (`NetworkMinLockCost`, 1000 TAO), in rao.
-pub const NETWORK_LOCK_RAO: u64 = 1_000_000_000_000;
 /// `AdminFreezeWindow`'s default: AdminUtils setters fail in the last blocks of an epoch.
 pub const DEFAULT_ADMIN_FREEZE_WINDOW: u16 = 10;
 

@@ -12,6 +12,7 @@ pub mod contract;
 pub mod memory;
 pub mod sim;
 pub mod subxt_client;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -396,6 +397,12 @@ impl PriceModel {
 
 /// The chain's default `BurnIncreaseMult` (spec 397+), used where a runtime does not say.
 pub const DEFAULT_BURN_INCREASE_MULT: f64 = 1.26;
+
+/// Existential deposit of subtensor's balances, in rao: an account must keep it.
+pub const EXISTENTIAL_DEPOSIT: u64 = 500;
+
+/// Lock cost of `register_network` (`NetworkMinLockCost`, 1000 TAO), in rao.
+pub const NETWORK_LOCK_RAO: u64 = 1_000_000_000_000;
 
 /// Who keeps a registration under `maxPriceTao`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -339,7 +339,7 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
                 let (staked, problem) = super::localnet::self_stake(
                     ctx,
                     obj,
-                    &cache.chain,
+                    cache,
                     netuid,
                     signer.as_deref(),
                     &registered,

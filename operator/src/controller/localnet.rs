@@ -26,8 +26,7 @@ use serde::de::DeserializeOwned;
 use super::build::localnet::{self as build, LocalnetInput};
 use super::build::stamped;
 use super::{Context, Error, FIELD_MANAGER, Result, labels};
-use crate::chain::memory::NETWORK_LOCK_RAO;
-use crate::chain::{ChainError, Hyperparameter, LocalnetCall};
+use crate::chain::{ChainError, Hyperparameter, LocalnetCall, NETWORK_LOCK_RAO};
 use crate::crd::common::{rao_to_tao, tao_to_rao};
 use crate::crd::subnet::{LocalnetSpec, ScaffoldStep, SubnetStatus};
 use crate::crd::{Miner, Subnet, Validator};
@@ -430,7 +429,7 @@ pub async fn reconcile(
         Ok(s) => s,
         Err(e) => return Ok(report(false, "Failed", e.to_string(), ctx.resync)),
     };
-    let chain = cache.chain.clone();
+    let chain = cache.reader();
     let fund_rao = tao_to_rao(&spec.fund_tao).unwrap_or(0);
     let hyper = match hyperparameter_calls(spec) {
         Ok(h) => h,
@@ -621,22 +620,7 @@ pub async fn reconcile(
         let mut skipped: Vec<String> = vec![];
         for (signer, call) in calls {
             let what = format!("{call:?}");
-            let _turn = ctx.signer_turn(signer.public()).await;
-            ctx.metrics.chain_call("localnet_call");
-            let r = chain.localnet_call(signer, call).await;
-            match &r {
-                Ok(o) => ctx.metrics.extrinsic(
-                    "localnet",
-                    &o.result
-                        .as_ref()
-                        .map(|_| "ok".to_string())
-                        .unwrap_or_else(|e| e.rsplit('.').next().unwrap_or(e).to_string()),
-                ),
-                Err(e) => {
-                    ctx.metrics.chain_error("localnet_call");
-                    ctx.metrics.extrinsic("localnet", &e.name());
-                }
-            }
+            let r = cache.writer().turn(signer).await.localnet_call(call).await;
             match r {
                 Ok(o) => match o.result {
                     Ok(created) => {
@@ -778,7 +762,7 @@ pub async fn reconcile(
 pub async fn self_stake<K: Resource<DynamicType = ()>>(
     ctx: &Context,
     obj: &K,
-    chain: &crate::chain::SharedChain,
+    cache: &crate::chain::cache::ChainCache,
     netuid: u16,
     signer: Option<&Signer>,
     hotkeys: &[(u32, [u8; 32])],
@@ -796,8 +780,7 @@ pub async fn self_stake<K: Resource<DynamicType = ()>>(
             );
         }
     };
-    ctx.metrics.chain_call("subnet");
-    let snapshot = match chain.subnet(netuid).await {
+    let snapshot = match cache.reader().subnet(netuid).await {
         Ok(Some(s)) => s,
         Ok(None) => return (staked, None),
         Err(e) => return (staked, Some(format!("self-stake: {e}"))),
@@ -812,24 +795,21 @@ pub async fn self_stake<K: Resource<DynamicType = ()>>(
             continue;
         }
         let rao = amount_rao;
-        // The coldkey also signs the fleets' registrations: one transaction at a time, or two
-        // take the same nonce and one never lands.
-        let _turn = ctx.signer_turn(signer.public()).await;
-        ctx.metrics.chain_call("localnet_call");
-        let r = chain
-            .localnet_call(
-                signer,
-                LocalnetCall::AddStake {
-                    hotkey: *hotkey,
-                    netuid,
-                    rao,
-                },
-            )
+        // The coldkey also signs the fleets' registrations: the writer's turn keeps them
+        // apart, or two would take the same nonce and one would never land.
+        let r = cache
+            .writer()
+            .turn(signer)
+            .await
+            .localnet_call(LocalnetCall::AddStake {
+                hotkey: *hotkey,
+                netuid,
+                rao,
+            })
             .await;
         match r.map(|o| (o.block, o.result)) {
             Ok((block, Ok(_))) => {
                 staked.push((*index, block));
-                ctx.metrics.extrinsic("add_stake", "ok");
                 ctx.publish(
                     obj,
                     EventType::Normal,
@@ -842,12 +822,9 @@ pub async fn self_stake<K: Resource<DynamicType = ()>>(
                 .await;
             }
             Ok((_, Err(e))) => {
-                ctx.metrics
-                    .extrinsic("add_stake", e.rsplit('.').next().unwrap_or(&e));
                 return (staked, Some(format!("self-stake of replica {index}: {e}")));
             }
             Err(e) => {
-                ctx.metrics.chain_error("localnet_call");
                 return (staked, Some(format!("self-stake of replica {index}: {e}")));
             }
         }

@@ -43,19 +43,8 @@ use crate::metrics::Metrics;
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "subnet-operator";
 
-/// Label keys the operator puts on what it creates.
-pub mod labels {
-    /// `app.kubernetes.io/name`: always `subnet-operator`'s workload name (`miner`/`validator`).
-    pub const NAME: &str = "app.kubernetes.io/name";
-    /// `app.kubernetes.io/instance`: the owning resource's name.
-    pub const INSTANCE: &str = "app.kubernetes.io/instance";
-    /// `app.kubernetes.io/component`: `miner`, `validator`, `hotkey`, `localnet`.
-    pub const COMPONENT: &str = "app.kubernetes.io/component";
-    /// `app.kubernetes.io/managed-by`: `subnet-operator`.
-    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-    /// Value of [`MANAGED_BY`].
-    pub const MANAGER: &str = "subnet-operator";
-}
+/// Label keys the operator puts on what it creates (defined in [`crate::labels`]).
+pub use crate::labels;
 
 /// Errors of a reconcile, named after the step that failed. The variant name is the metric
 /// label and the event reason.
@@ -220,9 +209,6 @@ pub struct Context {
     pub signers: crate::keys::signer::SignerCache,
     /// The chain, read through one cache (None: no chain configured).
     pub chain: Option<Arc<crate::chain::cache::ChainCache>>,
-    /// One lock per signing account, so transactions of different fleets do not race for the
-    /// same nonce.
-    signer_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     /// Consecutive failures per object, for capped exponential backoff.
     failures: Mutex<HashMap<String, Backoff>>,
     /// Invalid objects already reported, by object key: the generation and error reported.
@@ -259,7 +245,6 @@ impl Context {
             resync,
             signers: Default::default(),
             chain: None,
-            signer_locks: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             reported_invalid: Mutex::new(HashMap::new()),
             spend: Mutex::new(HashMap::new()),
@@ -309,15 +294,6 @@ impl Context {
         .await
         .map_err(Error::PatchStatus)?;
         Ok(())
-    }
-
-    /// Waits for the turn of `account` to sign (held until the guard is dropped).
-    pub async fn signer_turn(&self, account: [u8; 32]) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.signer_locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks.entry(account).or_default().clone()
-        };
-        lock.lock_owned().await
     }
 
     fn backoff(&self, key: String, generation: Option<i64>) -> Duration {

@@ -18,8 +18,8 @@ use super::validate::FleetNumbers;
 use super::{Context, Error, Result};
 use crate::chain::cache::ChainCache;
 use crate::chain::{
-    AccountId, ChainError, PreparedTx, PriceGuard, ProxyCheck, ProxyType, RegisterCall,
-    SubnetSnapshot, TxOutcome,
+    AccountId, ChainError, PriceGuard, ProxyCheck, ProxyType, RegisterCall, SubnetSnapshot,
+    TxOutcome,
 };
 use crate::crd::common::rao_to_tao;
 use crate::crd::fleet::{
@@ -154,7 +154,7 @@ pub fn balance_shortfall(
 ) -> Option<String> {
     let fee = FEE_RESERVE_RAO;
     let needs = burn
-        .saturating_add(crate::chain::memory::EXISTENTIAL_DEPOSIT)
+        .saturating_add(crate::chain::EXISTENTIAL_DEPOSIT)
         .saturating_add(if proxy.is_none() { fee } else { 0 });
     if coldkey_free < needs {
         return Some(format!(
@@ -424,9 +424,8 @@ pub async fn reconcile<K: FleetKind>(
         .collect();
     for (i, intent, intent_hotkey) in pending {
         let outcome = {
-            ctx.metrics.chain_call("find_tx");
             cache
-                .chain
+                .reader()
                 .find_tx(
                     &intent.tx_hash,
                     intent.submitted_at_block,
@@ -455,7 +454,7 @@ pub async fn reconcile<K: FleetKind>(
                     .or_else(|| signer.as_ref().map(|s| s.public()));
                 let used = match intent_signer {
                     Some(who) => cache
-                        .chain
+                        .reader()
                         .account(who)
                         .await
                         .is_ok_and(|a| a.nonce > intent.nonce),
@@ -481,7 +480,7 @@ pub async fn reconcile<K: FleetKind>(
                     });
                     // A proxy's call names the type of its definition: look it up again.
                     let proxy_type = if s.kind == SignerKind::Proxy {
-                        match cache.chain.registration_proxy(coldkey, s.public()).await {
+                        match cache.reader().registration_proxy(coldkey, s.public()).await {
                             Ok(ProxyCheck::Usable(t)) => Some(t),
                             _ => None,
                         }
@@ -492,15 +491,16 @@ pub async fn reconcile<K: FleetKind>(
                         call_for(s, coldkey, netuid, hk.as_ref(), intent.limit_rao, t)
                     });
                     if let Some(call) = call {
-                        let tx = cache
-                            .chain
-                            .prepare_register(s, call, intent.nonce, Some(intent.era_end_block))
+                        // The same nonce again, under the signer's turn: nothing else of this
+                        // account is built or sent meanwhile.
+                        let turn = cache.writer().turn(s).await;
+                        let tx = turn
+                            .prepare_register(call, intent.nonce, Some(intent.era_end_block))
                             .await;
-                        if let Ok(tx) = tx {
-                            let sent = send(ctx, cache, &tx).await;
-                            if let Ok(o) = sent {
-                                record_outcome(status, &mut spend, i, &o, snapshot.tempo);
-                            }
+                        if let Ok(tx) = tx
+                            && let Ok(o) = turn.submit(&tx).await
+                        {
+                            record_outcome(status, &mut spend, i, &o, snapshot.tempo);
                         }
                     }
                 }
@@ -667,9 +667,8 @@ pub async fn reconcile<K: FleetKind>(
             };
             let mut proxy_type = ProxyType::Registration;
             if signer.kind == SignerKind::Proxy {
-                ctx.metrics.chain_call("proxy");
                 match cache
-                    .chain
+                    .reader()
                     .registration_proxy(coldkey, signer.public())
                     .await
                 {
@@ -713,12 +712,11 @@ pub async fn reconcile<K: FleetKind>(
             ) else {
                 break;
             };
-            // One registration at a time per signing account across all fleets: they share
-            // its nonce.
-            let _turn = ctx.signer_turn(signer.public()).await;
-            ctx.metrics.chain_call("account");
-            let payer = cache.chain.account(coldkey).await;
-            let signer_acct = cache.chain.account(signer.public()).await;
+            // One transaction at a time per signing account across all fleets and kinds
+            // (a Validator's self-stake may share the coldkey): they share its nonce.
+            let turn = cache.writer().turn(signer).await;
+            let payer = cache.reader().account(coldkey).await;
+            let signer_acct = cache.reader().account(signer.public()).await;
             let (Ok(payer), Ok(signer_acct)) = (payer, signer_acct) else {
                 obs.waiting = Some(("ChainUnreachable".into(), "cannot read balances".into()));
                 break;
@@ -729,12 +727,7 @@ pub async fn reconcile<K: FleetKind>(
                 obs.requeue = Some(Duration::from_secs(60));
                 break;
             }
-            ctx.metrics.chain_call("prepare");
-            let tx = match cache
-                .chain
-                .prepare_register(signer, call, signer_acct.nonce, None)
-                .await
-            {
+            let tx = match turn.prepare_register(call, signer_acct.nonce, None).await {
                 Ok(tx) => tx,
                 Err(e) => {
                     obs.waiting = Some(("ChainUnreachable".into(), e.to_string()));
@@ -755,7 +748,7 @@ pub async fn reconcile<K: FleetKind>(
             status.spend = Some(spend.clone());
             ctx.apply_status(obj, &*status).await?;
             obs.wrote_status = true;
-            match send(ctx, cache, &tx).await {
+            match turn.submit(&tx).await {
                 Ok(o) => {
                     let paid = record_outcome(status, &mut spend, i, &o, snapshot.tempo);
                     if let Some(p) = paid {
@@ -855,29 +848,6 @@ fn blocks_wait(cache: &ChainCache, blocks: u64) -> Duration {
         .block_time()
         .saturating_mul(u32::try_from(blocks).unwrap_or(u32::MAX))
         .clamp(Duration::from_secs(1), Duration::from_secs(60))
-}
-
-async fn send(
-    ctx: &Context,
-    cache: &ChainCache,
-    tx: &PreparedTx,
-) -> Result<crate::chain::TxOutcome, ChainError> {
-    ctx.metrics.chain_call("submit");
-    let r = cache.chain.submit(tx).await;
-    match &r {
-        Ok(o) => ctx.metrics.extrinsic(
-            "register_limit",
-            &o.result
-                .as_ref()
-                .map(|_| "ok".to_string())
-                .unwrap_or_else(|e| e.rsplit('.').next().unwrap_or(e).to_string()),
-        ),
-        Err(e) => {
-            ctx.metrics.chain_error("submit");
-            ctx.metrics.extrinsic("register_limit", &e.name());
-        }
-    }
-    r
 }
 
 /// Records a transaction's outcome for replica `i`; returns the burn paid, if any.
@@ -1086,7 +1056,7 @@ mod tests {
     #[test]
     fn balance_checks_count_the_fee_on_whoever_signs() {
         let burn = 1_000_000_000;
-        let ed = crate::chain::memory::EXISTENTIAL_DEPOSIT;
+        let ed = crate::chain::EXISTENTIAL_DEPOSIT;
         // The coldkey signs: burn + fee + existential deposit.
         assert!(balance_shortfall(burn, burn + ed + FEE_RESERVE_RAO, None).is_none());
         let m = balance_shortfall(burn, burn + ed, None).unwrap_or_default();

@@ -44,7 +44,7 @@ async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
         (Some(cache), Some(netuid), None) => {
             cache.watch(netuid);
             Some(status::ChainView {
-                endpoint: cache.chain.describe(),
+                endpoint: cache.reader().describe(),
                 head: cache.head(),
                 snapshot: cache.snapshot(netuid),
             })

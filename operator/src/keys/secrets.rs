@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::Hotkey;
-use crate::controller::labels;
+use crate::labels;
 
 /// Secret key of the hotkey file.
 pub const HOTKEY_KEY: &str = "hotkey";
@@ -27,7 +27,7 @@ pub const HOTKEY_SECRET_TYPE: &str = "subnet-operator.io/hotkey";
 /// Label: the kind of the resource a hotkey belongs to.
 pub const OWNER_KIND_LABEL: &str = "subnet-operator.io/owner-kind";
 /// Label: the replica index of a hotkey.
-pub const REPLICA_INDEX_LABEL: &str = "subnet-operator.io/replica-index";
+pub const REPLICA_INDEX_LABEL: &str = labels::REPLICA_INDEX;
 /// Annotation: the hotkey's SS58 address (public).
 pub const SS58_ANNOTATION: &str = "subnet-operator.io/ss58";
 /// Annotation: where the hotkey came from (`generated`, or `imported:<secret>/<key>`).

@@ -24,7 +24,7 @@ use super::labels;
 use crate::crd::fleet::FleetSpec;
 
 /// Label with a replica's index.
-pub const REPLICA_INDEX_LABEL: &str = "subnet-operator.io/replica-index";
+pub const REPLICA_INDEX_LABEL: &str = crate::labels::REPLICA_INDEX;
 /// Annotation with the hash of what the operator last applied to an object.
 pub const SPEC_HASH_ANNOTATION: &str = "subnet-operator.io/spec-hash";
 /// Annotation with the hash of a replica's pod template (drives rolling updates).
