@@ -1,10 +1,8 @@
 //! The Miner and Validator controllers: one generic reconcile over [`FleetKind`].
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::jiff::Timestamp;
@@ -16,68 +14,21 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::build::FleetInput;
+use super::context::{Context, Error, Result, api};
 use super::keys;
 use super::status::{self, FleetObservation};
 use super::validate::{self, Problem, SecretNeed};
-use super::{Context, Error, Result, api};
 use super::{registration, rollout, validators, workloads};
 use crate::crd::conditions::{find, types};
-use crate::crd::fleet::{FleetSpec, FleetStatus};
-use crate::crd::validator::WeightsPolicy;
+use crate::crd::fleet::FleetSpec;
 use crate::crd::{Miner, Subnet, Validator};
 use crate::keys::secrets;
 
-/// What the fleet controller needs of a Miner or Validator.
-pub trait FleetKind:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + Debug
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
-{
-    /// Value of the `app.kubernetes.io/component` label of its pods.
-    const COMPONENT: &'static str;
-    /// The shared fleet spec.
-    fn fleet(&self) -> &FleetSpec;
-    /// The current status.
-    fn fleet_status(&self) -> Option<&FleetStatus>;
-    /// The weights policy (Validators only).
-    fn weights_policy(&self) -> Option<&WeightsPolicy> {
-        None
-    }
-}
-
-impl FleetKind for Miner {
-    const COMPONENT: &'static str = "miner";
-    fn fleet(&self) -> &FleetSpec {
-        &self.spec.fleet
-    }
-    fn fleet_status(&self) -> Option<&FleetStatus> {
-        self.status.as_ref()
-    }
-}
-
-impl FleetKind for Validator {
-    const COMPONENT: &'static str = "validator";
-    fn fleet(&self) -> &FleetSpec {
-        &self.spec.fleet
-    }
-    fn fleet_status(&self) -> Option<&FleetStatus> {
-        self.status.as_ref()
-    }
-    fn weights_policy(&self) -> Option<&WeightsPolicy> {
-        Some(&self.spec.weights)
-    }
-}
+use crate::crd::FleetKind;
 
 /// Builds the controller for `K`: watches `K` through `DeserializeGuard`; Subnets (a Subnet
 /// appearing or changing reconciles the fleets that reference it); and Secret metadata (a
@@ -97,15 +48,15 @@ pub fn controller<K: FleetKind>(
     let seen = SubnetRelevance::default();
     let managed = watcher::Config::default().labels(&format!(
         "{}={},{}={}",
-        super::labels::MANAGED_BY,
-        super::labels::MANAGER,
-        super::labels::COMPONENT,
+        crate::labels::MANAGED_BY,
+        crate::labels::MANAGER,
+        crate::labels::COMPONENT,
         K::COMPONENT
     ));
     ctl.owns(api::<StatefulSet>(client, namespace), managed.clone())
         .owns(api::<Service>(client, namespace), managed.clone())
         .watches(api::<Pod>(client, namespace), managed, |pod: Pod| {
-            let instance = pod.labels().get(super::labels::INSTANCE).cloned();
+            let instance = pod.labels().get(crate::labels::INSTANCE).cloned();
             instance.map(|name| {
                 ObjectRef::<DeserializeGuard<K>>::new(&name)
                     .within(&pod.namespace().unwrap_or_default())
@@ -143,7 +94,7 @@ pub fn controller<K: FleetKind>(
                 let labels = secret.labels();
                 let hotkey_owner = (labels.get(secrets::OWNER_KIND_LABEL).map(String::as_str)
                     == Some(K::kind(&()).as_ref()))
-                .then(|| labels.get(super::labels::INSTANCE).cloned())
+                .then(|| labels.get(crate::labels::INSTANCE).cloned())
                 .flatten();
                 secret_store
                     .state()
@@ -204,7 +155,7 @@ pub async fn reconcile<K: FleetKind>(
 ) -> Result<Action> {
     let obj = match &guard.0 {
         Ok(obj) => obj,
-        Err(invalid) => return Err(super::report_invalid::<K>(&ctx, invalid).await),
+        Err(invalid) => return Err(super::context::report_invalid::<K>(&ctx, invalid).await),
     };
     // A failing fleet waits out its back-off, whatever woke it (a Pod, a Subnet's new block).
     if let Some(left) = ctx.backing_off(obj) {
@@ -213,9 +164,9 @@ pub async fn reconcile<K: FleetKind>(
     let started = Instant::now();
     let result = reconcile_fleet(obj, &ctx).await;
     if let Err(e) = &result {
-        super::report_failure(&ctx, obj, obj.fleet_status(), e).await;
+        super::context::report_failure(&ctx, obj, obj.fleet_status(), e).await;
     }
-    super::finish(&ctx, obj, started, &result);
+    super::context::finish(&ctx, obj, started, &result);
     result
 }
 
@@ -654,7 +605,7 @@ pub fn error_policy<K: FleetKind>(
     ctx: Arc<Context>,
 ) -> Action {
     match &guard.0 {
-        Ok(obj) => super::error_policy(obj, error, &ctx),
+        Ok(obj) => super::context::error_policy(obj, error, &ctx),
         Err(_) => Action::await_change(),
     }
 }

@@ -14,9 +14,9 @@ use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 
-use super::fleet::FleetKind;
+use super::context::{Context, Error, FIELD_MANAGER, Result};
 use super::validate::Problem;
-use super::{Context, Error, FIELD_MANAGER, Result};
+use crate::crd::FleetKind;
 use crate::crd::fleet::{FleetSpec, KeyFormat};
 use crate::keys::secrets::{self, Existing, Source};
 use crate::keys::signer::{LoadError, Signer, SignerKind};
@@ -365,9 +365,9 @@ async fn ensure_coldkeypub<K: FleetKind>(
 async fn hotkey_holder(api: &Api<Secret>, ss58: &str) -> Result<Option<String>> {
     let selector = format!(
         "{}={},{}=hotkey",
-        super::labels::MANAGED_BY,
-        super::labels::MANAGER,
-        super::labels::COMPONENT
+        crate::labels::MANAGED_BY,
+        crate::labels::MANAGER,
+        crate::labels::COMPONENT
     );
     let list = api
         .list_metadata(&ListParams::default().labels(&selector))
@@ -388,7 +388,7 @@ async fn hotkey_holder(api: &Api<Secret>, ss58: &str) -> Result<Option<String>> 
             format!(
                 "{} {} replica {}",
                 get(secrets::OWNER_KIND_LABEL),
-                get(super::labels::INSTANCE),
+                get(crate::labels::INSTANCE),
                 get(secrets::REPLICA_INDEX_LABEL)
             )
         })
@@ -400,11 +400,11 @@ async fn hotkey_holder(api: &Api<Secret>, ss58: &str) -> Result<Option<String>> 
 /// pods, or hand another fleet's hotkey to whoever wrote this fleet.
 fn operator_made(secret: &Secret) -> Option<String> {
     let labels = secret.metadata.labels.as_ref()?;
-    if labels.get(super::labels::MANAGED_BY).map(String::as_str) != Some(super::labels::MANAGER) {
+    if labels.get(crate::labels::MANAGED_BY).map(String::as_str) != Some(crate::labels::MANAGER) {
         return None;
     }
-    let component = labels.get(super::labels::COMPONENT).map(String::as_str);
-    let instance = labels.get(super::labels::INSTANCE).map(String::as_str);
+    let component = labels.get(crate::labels::COMPONENT).map(String::as_str);
+    let instance = labels.get(crate::labels::INSTANCE).map(String::as_str);
     Some(format!(
         "Secret {} was created by subnet-operator ({} of {}); the operator's own Secrets \
          cannot be imported as a hotkey",

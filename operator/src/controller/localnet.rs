@@ -25,13 +25,14 @@ use serde::de::DeserializeOwned;
 
 use super::build::localnet::{self as build, LocalnetInput};
 use super::build::stamped;
-use super::{Context, Error, FIELD_MANAGER, Result, labels};
+use super::context::{Context, Error, FIELD_MANAGER, Result};
 use crate::chain::{ChainError, Hyperparameter, LocalnetCall, NETWORK_LOCK_RAO};
 use crate::crd::common::{rao_to_tao, tao_to_rao};
 use crate::crd::subnet::{LocalnetSpec, ScaffoldStep, SubnetStatus};
 use crate::crd::{Miner, Subnet, Validator};
 use crate::keys::Hotkey;
 use crate::keys::signer::Signer;
+use crate::labels;
 
 /// The scaffold's steps, in the order they run.
 pub const STEPS: [&str; 8] = [

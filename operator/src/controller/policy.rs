@@ -31,7 +31,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::build::pod::{INJECTED_ENV, OPERATOR_VOLUMES, TMP_PATH};
-use super::validate::Problem;
+use super::problem::Problem;
 use crate::crd::fleet::FleetSpec;
 
 /// One broken rule: where, and why.

@@ -12,15 +12,15 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 
-use super::fleet::FleetKind;
+use super::context::{Context, Error, Result};
 use super::keys::HotkeyRef;
 use super::validate::FleetNumbers;
-use super::{Context, Error, Result};
 use crate::chain::cache::ChainCache;
 use crate::chain::{
     AccountId, ChainError, PriceGuard, ProxyCheck, ProxyType, RegisterCall, SubnetSnapshot,
     TxOutcome,
 };
+use crate::crd::FleetKind;
 use crate::crd::common::rao_to_tao;
 use crate::crd::fleet::{
     AxonAddress, FleetSpec, FleetStatus, PlanStatus, ReRegister, RegistrationIntent,

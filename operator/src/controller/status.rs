@@ -19,8 +19,8 @@ use crate::keys::signer::SignerKind;
 pub fn fleet_selector(instance: &str, component: &str) -> String {
     format!(
         "{}={instance},{}={component}",
-        super::labels::INSTANCE,
-        super::labels::COMPONENT
+        crate::labels::INSTANCE,
+        crate::labels::COMPONENT
     )
 }
 
@@ -49,7 +49,7 @@ pub struct FleetObservation {
 /// [`super::Error`]): this status is computed by a reconcile that got through.
 fn clear_failure(conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>) {
     conditions.retain(|c| {
-        !(c.type_ == types::DEGRADED && super::Error::LABELS.contains(&c.reason.as_str()))
+        !(c.type_ == types::DEGRADED && super::context::Error::LABELS.contains(&c.reason.as_str()))
     });
 }
 

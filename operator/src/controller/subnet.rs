@@ -8,15 +8,16 @@ use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 
+use super::context::{Context, Error, Result};
 use super::fleet::announce_ready_change;
-use super::{Context, Error, Result, localnet, status, validate};
+use super::{localnet, status, validate};
 use crate::crd::Subnet;
 
 /// Reconciles one Subnet.
 pub async fn reconcile(guard: Arc<DeserializeGuard<Subnet>>, ctx: Arc<Context>) -> Result<Action> {
     let subnet = match &guard.0 {
         Ok(s) => s,
-        Err(invalid) => return Err(super::report_invalid::<Subnet>(&ctx, invalid).await),
+        Err(invalid) => return Err(super::context::report_invalid::<Subnet>(&ctx, invalid).await),
     };
     if let Some(left) = ctx.backing_off(subnet) {
         return Ok(Action::requeue(left));
@@ -24,9 +25,9 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<Subnet>>, ctx: Arc<Context>) 
     let started = Instant::now();
     let result = reconcile_subnet(subnet, &ctx).await;
     if let Err(e) = &result {
-        super::report_failure(&ctx, subnet, subnet.status.as_ref(), e).await;
+        super::context::report_failure(&ctx, subnet, subnet.status.as_ref(), e).await;
     }
-    super::finish(&ctx, subnet, started, &result);
+    super::context::finish(&ctx, subnet, started, &result);
     result
 }
 
@@ -97,7 +98,7 @@ pub fn error_policy(
     ctx: Arc<Context>,
 ) -> Action {
     match &guard.0 {
-        Ok(obj) => super::error_policy(obj, error, &ctx),
+        Ok(obj) => super::context::error_policy(obj, error, &ctx),
         Err(_) => Action::await_change(),
     }
 }

@@ -8,9 +8,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::events::EventType;
 
-use super::fleet::FleetKind;
-use super::{Context, Error, Result};
+use super::context::{Context, Error, Result};
 use crate::chain::SubnetSnapshot;
+use crate::crd::FleetKind;
 use crate::crd::common::{parse_duration_secs, rao_to_tao};
 use crate::crd::fleet::FleetStatus;
 use crate::crd::validator::WeightsPolicy;

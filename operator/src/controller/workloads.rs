@@ -16,9 +16,9 @@ use serde::de::DeserializeOwned;
 
 use super::build::workload::{self, template_hash};
 use super::build::{self, FleetInput, REPLICA_INDEX_LABEL, ReplicaInput, stamped};
+use super::context::{Context, Error, FIELD_MANAGER, Result};
 use super::keys::HotkeyRef;
 use super::rollout::{self, Canary, ReplicaState};
-use super::{Context, Error, FIELD_MANAGER, Result};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::common::parse_duration_secs;

@@ -18,6 +18,53 @@ pub use validator::{Validator, ValidatorSpec};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+/// What the fleet controller needs of a Miner or Validator (here, at the bottom, so every module
+/// can name it).
+pub trait FleetKind:
+    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// Value of the `app.kubernetes.io/component` label of its pods.
+    const COMPONENT: &'static str;
+    /// The shared fleet spec.
+    fn fleet(&self) -> &FleetSpec;
+    /// The current status.
+    fn fleet_status(&self) -> Option<&FleetStatus>;
+    /// The weights policy (Validators only).
+    fn weights_policy(&self) -> Option<&validator::WeightsPolicy> {
+        None
+    }
+}
+
+impl FleetKind for Miner {
+    const COMPONENT: &'static str = "miner";
+    fn fleet(&self) -> &FleetSpec {
+        &self.spec.fleet
+    }
+    fn fleet_status(&self) -> Option<&FleetStatus> {
+        self.status.as_ref()
+    }
+}
+
+impl FleetKind for Validator {
+    const COMPONENT: &'static str = "validator";
+    fn fleet(&self) -> &FleetSpec {
+        &self.spec.fleet
+    }
+    fn fleet_status(&self) -> Option<&FleetStatus> {
+        self.status.as_ref()
+    }
+    fn weights_policy(&self) -> Option<&validator::WeightsPolicy> {
+        Some(&self.spec.weights)
+    }
+}
+
 /// API group of the three kinds.
 pub const GROUP: &str = "subnet-operator.io";
 

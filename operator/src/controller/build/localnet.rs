@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::stamp;
-use crate::controller::labels;
 use crate::crd::subnet::LocalnetSpec;
+use crate::labels;
 
 /// RPC (WebSocket and HTTP JSON-RPC) port of node One, the one clients use.
 pub const RPC_PORT: i32 = 9944;

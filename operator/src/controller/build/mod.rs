@@ -20,8 +20,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::labels;
 use crate::crd::fleet::FleetSpec;
+use crate::labels;
 
 /// Label with a replica's index.
 pub const REPLICA_INDEX_LABEL: &str = crate::labels::REPLICA_INDEX;
