@@ -31,6 +31,65 @@ use crate::keys::ss58_decode;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
 
+/// Why registration waits: the reason of the `Registered` condition (and of `Ready` while the
+/// pods are ready but not all registered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    /// The subnet has not been read from the chain yet, or does not exist.
+    WaitingForChain,
+    /// The chain did not answer.
+    ChainUnreachable,
+    /// `registration.mode: Manual`: the operator does not register.
+    ManualRegistration,
+    /// `registration.mode: DryRun`: what would be paid is reported, nothing is sent.
+    DryRun,
+    /// The subnet does not accept registrations now.
+    RegistrationClosed,
+    /// The burn is above `maxPriceTao`.
+    PriceAboveLimit,
+    /// The next burn does not fit the budget's window.
+    BudgetExhausted,
+    /// The registration signer is not a usable proxy of the coldkey.
+    NotAProxy,
+    /// The proxy has a delay: `Proxy.proxy` would need an announcement.
+    ProxyDelayed,
+    /// The limit is below what the chain could ever charge.
+    PriceLimitUnreachable,
+    /// The chain's registration count cap for this interval or block is reached.
+    RegistrationCapReached,
+    /// The payer (or the proxy, for fees) cannot pay.
+    InsufficientBalance,
+    /// The chain refused the last registration.
+    RegistrationFailed,
+    /// Sending failed; the intent is resolved from the chain next time.
+    SubmitFailed,
+    /// `mode: Burn` without a registration signer.
+    NoSigner,
+}
+
+impl WaitReason {
+    /// The condition reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WaitingForChain => "WaitingForChain",
+            Self::ChainUnreachable => "ChainUnreachable",
+            Self::ManualRegistration => "ManualRegistration",
+            Self::DryRun => "DryRun",
+            Self::RegistrationClosed => "RegistrationClosed",
+            Self::PriceAboveLimit => "PriceAboveLimit",
+            Self::BudgetExhausted => "BudgetExhausted",
+            Self::NotAProxy => "NotAProxy",
+            Self::ProxyDelayed => "ProxyDelayed",
+            Self::PriceLimitUnreachable => "PriceLimitUnreachable",
+            Self::RegistrationCapReached => "RegistrationCapReached",
+            Self::InsufficientBalance => "InsufficientBalance",
+            Self::RegistrationFailed => "RegistrationFailed",
+            Self::SubmitFailed => "SubmitFailed",
+            Self::NoSigner => "NoSigner",
+        }
+    }
+}
+
 /// What the registration step found, for conditions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegistrationObservation {
@@ -39,7 +98,7 @@ pub struct RegistrationObservation {
     /// Replicas wanted.
     pub wanted: usize,
     /// Why the remaining replicas are not registered (reason, message).
-    pub waiting: Option<(String, String)>,
+    pub waiting: Option<(WaitReason, String)>,
     /// The budget of the window is spent.
     pub budget_exhausted: bool,
     /// Replicas that lost their UID (index list).
@@ -326,7 +385,7 @@ pub async fn reconcile<K: FleetKind>(
     }
     let Some(Some(snapshot)) = cache.snapshot(netuid) else {
         obs.waiting = Some((
-            "WaitingForChain".into(),
+            WaitReason::WaitingForChain,
             format!("subnet {netuid} not read from the chain yet, or it does not exist"),
         ));
         obs.requeue = Some(Duration::from_secs(2));
@@ -507,7 +566,7 @@ pub async fn reconcile<K: FleetKind>(
                 obs.requeue = Some(Duration::from_secs(2));
             }
             Err(e) => {
-                obs.waiting = Some(("ChainUnreachable".into(), e.to_string()));
+                obs.waiting = Some((WaitReason::ChainUnreachable, e.to_string()));
                 obs.requeue = Some(Duration::from_secs(5));
             }
         }
@@ -553,7 +612,7 @@ pub async fn reconcile<K: FleetKind>(
         .find(|r| !r.registered && r.retry_at_block.is_some_and(|b| snapshot.block < b))
     {
         obs.waiting = Some((
-            "RegistrationFailed".into(),
+            WaitReason::RegistrationFailed,
             format!(
                 "replica {}: {}; next attempt at block {}",
                 r.index,
@@ -566,7 +625,7 @@ pub async fn reconcile<K: FleetKind>(
     if spec.registration.mode == RegistrationMode::Manual {
         if !want_register.is_empty() {
             obs.waiting = Some((
-                "ManualRegistration".into(),
+                WaitReason::ManualRegistration,
                 format!(
                     "{} replica(s) wait for you to register their hotkeys",
                     want_register.len()
@@ -586,7 +645,7 @@ pub async fn reconcile<K: FleetKind>(
         });
         if !want_register.is_empty() {
             obs.waiting = Some((
-                "DryRun".into(),
+                WaitReason::DryRun,
                 format!(
                     "would register replicas {want_register:?} for about {} TAO",
                     rao_to_tao(cost)
@@ -598,7 +657,7 @@ pub async fn reconcile<K: FleetKind>(
         for i in want_register {
             if !snapshot.registration_allowed || !snapshot.started {
                 obs.waiting = Some((
-                    "RegistrationClosed".into(),
+                    WaitReason::RegistrationClosed,
                     format!("subnet {netuid} does not accept registrations now"),
                 ));
                 obs.requeue = Some(Duration::from_secs(30));
@@ -607,7 +666,7 @@ pub async fn reconcile<K: FleetKind>(
             if burn > limit {
                 let Some(blocks) = price.blocks_until(burn, limit, snapshot.block) else {
                     obs.waiting = Some((
-                        "PriceLimitUnreachable".into(),
+                        WaitReason::PriceLimitUnreachable,
                         format!(
                             "maxPriceTao {} can never be reached: the price never falls below MinBurn {} TAO",
                             rao_to_tao(limit),
@@ -621,7 +680,7 @@ pub async fn reconcile<K: FleetKind>(
                 // The message stays the same while the price moves (every block), so status is
                 // not rewritten per block: the price itself is in status.registrationPriceTao.
                 obs.waiting = Some((
-                    "PriceAboveLimit".into(),
+                    WaitReason::PriceAboveLimit,
                     format!(
                         "the registration price is above maxPriceTao {}; {}",
                         rao_to_tao(limit),
@@ -637,7 +696,7 @@ pub async fn reconcile<K: FleetKind>(
                 break;
             }
             if let Some(why) = price.cap_reached() {
-                obs.waiting = Some(("RegistrationCapReached".into(), why));
+                obs.waiting = Some((WaitReason::RegistrationCapReached, why));
                 obs.requeue = Some(blocks_wait(
                     cache,
                     price.blocks_to_next_interval(snapshot.block),
@@ -649,7 +708,7 @@ pub async fn reconcile<K: FleetKind>(
             {
                 obs.budget_exhausted = true;
                 obs.waiting = Some((
-                    "BudgetExhausted".into(),
+                    WaitReason::BudgetExhausted,
                     format!(
                         "spent {} of {} TAO in this window; the next registration does not fit",
                         rao_to_tao(spend.spent_rao),
@@ -675,7 +734,7 @@ pub async fn reconcile<K: FleetKind>(
                     Ok(ProxyCheck::Usable(t)) => proxy_type = t,
                     Ok(ProxyCheck::Delayed { proxy_type, delay }) => {
                         obs.waiting = Some((
-                            "ProxyDelayed".into(),
+                            WaitReason::ProxyDelayed,
                             format!(
                                 "{} is a {} proxy of the coldkey with a delay of {delay} blocks: Proxy.proxy needs an announcement then; add it with delay 0",
                                 signer.ss58(),
@@ -687,7 +746,7 @@ pub async fn reconcile<K: FleetKind>(
                     }
                     Ok(ProxyCheck::Missing) => {
                         obs.waiting = Some((
-                            "NotAProxy".into(),
+                            WaitReason::NotAProxy,
                             format!(
                                 "{} is not a Registration (or Any) proxy of the coldkey",
                                 signer.ss58()
@@ -697,7 +756,7 @@ pub async fn reconcile<K: FleetKind>(
                         break;
                     }
                     Err(e) => {
-                        obs.waiting = Some(("ChainUnreachable".into(), e.to_string()));
+                        obs.waiting = Some((WaitReason::ChainUnreachable, e.to_string()));
                         break;
                     }
                 }
@@ -718,19 +777,19 @@ pub async fn reconcile<K: FleetKind>(
             let payer = cache.reader().account(coldkey).await;
             let signer_acct = cache.reader().account(signer.public()).await;
             let (Ok(payer), Ok(signer_acct)) = (payer, signer_acct) else {
-                obs.waiting = Some(("ChainUnreachable".into(), "cannot read balances".into()));
+                obs.waiting = Some((WaitReason::ChainUnreachable, "cannot read balances".into()));
                 break;
             };
             let proxy = (signer.public() != coldkey).then(|| (signer.ss58(), signer_acct.free));
             if let Some(message) = balance_shortfall(burn, payer.free, proxy) {
-                obs.waiting = Some(("InsufficientBalance".into(), message));
+                obs.waiting = Some((WaitReason::InsufficientBalance, message));
                 obs.requeue = Some(Duration::from_secs(60));
                 break;
             }
             let tx = match turn.prepare_register(call, signer_acct.nonce, None).await {
                 Ok(tx) => tx,
                 Err(e) => {
-                    obs.waiting = Some(("ChainUnreachable".into(), e.to_string()));
+                    obs.waiting = Some((WaitReason::ChainUnreachable, e.to_string()));
                     break;
                 }
             };
@@ -767,7 +826,7 @@ pub async fn reconcile<K: FleetKind>(
                         .await;
                     } else if let Err(e) = &o.result {
                         obs.waiting =
-                            Some(("RegistrationFailed".into(), format!("replica {i}: {e}")));
+                            Some((WaitReason::RegistrationFailed, format!("replica {i}: {e}")));
                         obs.requeue = Some(Duration::from_secs(5));
                         break;
                     }
@@ -778,7 +837,7 @@ pub async fn reconcile<K: FleetKind>(
                         r.pending_registration = None;
                     }
                     obs.waiting = Some((
-                        "PriceAboveLimit".into(),
+                        WaitReason::PriceAboveLimit,
                         format!(
                             "the price at the best block, {} TAO, is above the limit {} TAO (client-side guard): not sent",
                             rao_to_tao(now),
@@ -791,7 +850,7 @@ pub async fn reconcile<K: FleetKind>(
                 Err(e) => {
                     // Not sent, or the answer was lost: the intent stays and is resolved from
                     // the chain next time.
-                    obs.waiting = Some(("SubmitFailed".into(), e.to_string()));
+                    obs.waiting = Some((WaitReason::SubmitFailed, e.to_string()));
                     obs.requeue = Some(Duration::from_secs(2));
                     break;
                 }
@@ -799,7 +858,7 @@ pub async fn reconcile<K: FleetKind>(
         }
     } else if !want_register.is_empty() {
         obs.waiting = Some((
-            "NoSigner".into(),
+            WaitReason::NoSigner,
             "registration.mode Burn needs wallet.registrationSigner".into(),
         ));
     }

@@ -206,11 +206,12 @@ pub fn fleet(
                 .registration
                 .as_ref()
                 .and_then(|r| r.waiting.clone())
-                .unwrap_or_default();
+                .map(|(r, m)| (r.as_str(), m))
+                .unwrap_or(("Registering", String::new()));
             NewCondition {
                 type_: types::READY,
                 status: false,
-                reason: registration_reason(&reason),
+                reason,
                 message: format!("{want}/{want} replicas ready but not all registered: {message}"),
             }
         }
@@ -251,14 +252,15 @@ pub fn fleet(
         let all = r.wanted > 0 && r.registered >= r.wanted;
         let (reason, message) = if all {
             (
-                "AllRegistered".to_string(),
+                "AllRegistered",
                 format!("{}/{} replicas registered", r.registered, r.wanted),
             )
         } else {
             let (reason, why) = r
                 .waiting
                 .clone()
-                .unwrap_or(("Registering".into(), String::new()));
+                .map(|(r, m)| (r.as_str(), m))
+                .unwrap_or(("Registering", String::new()));
             (
                 reason,
                 format!(
@@ -275,7 +277,7 @@ pub fn fleet(
             NewCondition {
                 type_: types::REGISTERED,
                 status: all,
-                reason: registration_reason(&reason),
+                reason,
                 message,
             },
             generation,
@@ -372,29 +374,6 @@ pub fn price_guard_condition(g: crate::chain::PriceGuard) -> NewCondition<'stati
             reason: "Client",
             message: "this runtime has no register_limit: burned_register charges the burn at inclusion, whatever it is then; the operator re-reads it at the best block just before sending, but a registration by someone else in between can still raise it (see docs/concepts.md, Price guard)".to_string(),
         },
-    }
-}
-
-/// The condition reason for a registration state (a fixed set, so reasons stay machine-readable).
-fn registration_reason(reason: &str) -> &'static str {
-    match reason {
-        "WaitingForChain" => "WaitingForChain",
-        "ChainUnreachable" => "ChainUnreachable",
-        "ManualRegistration" => "ManualRegistration",
-        "DryRun" => "DryRun",
-        "RegistrationClosed" => "RegistrationClosed",
-        "PriceAboveLimit" => "PriceAboveLimit",
-        "BudgetExhausted" => "BudgetExhausted",
-        "NotAProxy" => "NotAProxy",
-        "ProxyDelayed" => "ProxyDelayed",
-        "PriceLimitUnreachable" => "PriceLimitUnreachable",
-        "RegistrationCapReached" => "RegistrationCapReached",
-        "InsufficientBalance" => "InsufficientBalance",
-        "RegistrationFailed" => "RegistrationFailed",
-        "SubmitFailed" => "SubmitFailed",
-        "NoSigner" => "NoSigner",
-        "AllRegistered" => "AllRegistered",
-        _ => "Registering",
     }
 }
 
