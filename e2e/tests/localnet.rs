@@ -142,7 +142,7 @@ async fn localnet_samples_scaffold_once_register_and_survive_a_chain_reset() -> 
         .collect();
     assert_eq!(
         steps,
-        subnet_operator::controller::localnet::STEPS
+        subnet_operator::controller::localnet::Step::ALL
             .iter()
             .map(|n| (n.to_string(), "Done".to_string()))
             .collect::<Vec<_>>()

@@ -34,17 +34,111 @@ use crate::keys::Hotkey;
 use crate::keys::signer::Signer;
 use crate::labels;
 
-/// The scaffold's steps, in the order they run.
-pub const STEPS: [&str; 8] = [
-    "AdminFreezeWindow",
-    "FundOwner",
-    "RegisterNetwork",
-    "StartCall",
-    "EnableEmission",
-    "SeedPool",
-    "Hyperparameters",
-    "FundColdkeys",
-];
+/// A scaffold step. They run in the order of [`Step::ALL`], each until it is done, once per
+/// chain (a new chain clears them all); [`Step::FundColdkeys`] runs every time, since fleets
+/// come and go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `sudo_set_admin_freeze_window(0)`: setters work at any block.
+    AdminFreezeWindow,
+    /// The owner coldkey gets the lock cost and a margin.
+    FundOwner,
+    /// `register_network` (or the subnet the owner key already owns).
+    RegisterNetwork,
+    /// `start_call`, unless started (runtimes without it run subnets from creation).
+    StartCall,
+    /// Emission on.
+    EnableEmission,
+    /// A pool seeded with dust gets reserves, so stake buys alpha.
+    SeedPool,
+    /// Commit-reveal and rate limits off, registration room, the spec's overrides.
+    Hyperparameters,
+    /// Every fleet coldkey topped up to `fundTao`.
+    FundColdkeys,
+}
+
+impl Step {
+    /// Every step, in the order they run.
+    pub const ALL: [Step; 8] = [
+        Step::AdminFreezeWindow,
+        Step::FundOwner,
+        Step::RegisterNetwork,
+        Step::StartCall,
+        Step::EnableEmission,
+        Step::SeedPool,
+        Step::Hyperparameters,
+        Step::FundColdkeys,
+    ];
+
+    /// Its name in `status.scaffold`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::AdminFreezeWindow => "AdminFreezeWindow",
+            Step::FundOwner => "FundOwner",
+            Step::RegisterNetwork => "RegisterNetwork",
+            Step::StartCall => "StartCall",
+            Step::EnableEmission => "EnableEmission",
+            Step::SeedPool => "SeedPool",
+            Step::Hyperparameters => "Hyperparameters",
+            Step::FundColdkeys => "FundColdkeys",
+        }
+    }
+
+    /// The step after this one, `None` after the last.
+    pub fn next(self) -> Option<Step> {
+        let i = Step::ALL.iter().position(|s| *s == self)?;
+        Step::ALL.get(i + 1).copied()
+    }
+
+    /// Whether it acts on the subnet, and so waits for its netuid.
+    pub fn needs_netuid(self) -> bool {
+        matches!(
+            self,
+            Step::StartCall | Step::EnableEmission | Step::SeedPool | Step::Hyperparameters
+        )
+    }
+
+    /// Whether it runs at every reconcile, done or not.
+    pub fn runs_every_time(self) -> bool {
+        self == Step::FundColdkeys
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The state of a step in `status.scaffold`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepState {
+    /// Not run yet.
+    Pending,
+    /// Done on this chain.
+    Done,
+    /// The runtime lacks what it needs (the message says what).
+    Skipped,
+    /// Its last call failed (the message says why).
+    Failed,
+}
+
+impl StepState {
+    /// Its name in `status.scaffold`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "Pending",
+            StepState::Done => "Done",
+            StepState::Skipped => "Skipped",
+            StepState::Failed => "Failed",
+        }
+    }
+}
+
+/// Whether `s` is `step` in state `state`.
+fn is_at(s: &ScaffoldStep, step: Step, state: StepState) -> bool {
+    s.name == step.as_str() && s.state == state.as_str()
+}
 
 /// Key of the owner Secret holding the owner coldkey's mnemonic.
 pub const OWNER_COLDKEY_KEY: &str = "coldkey-mnemonic";
@@ -78,32 +172,32 @@ pub struct ScaffoldReport {
     pub requeue: Duration,
 }
 
-/// The step list with `name` set to `state` (adding missing steps in order).
+/// The step list with `step` set to `state` (adding missing steps in order).
 pub fn set_step(
     steps: &mut Vec<ScaffoldStep>,
-    name: &str,
-    state: &str,
+    step: Step,
+    state: StepState,
     block: Option<u64>,
     message: Option<String>,
 ) {
-    for n in STEPS {
-        if !steps.iter().any(|s| s.name == n) {
+    for n in Step::ALL {
+        if !steps.iter().any(|s| s.name == n.as_str()) {
             steps.push(ScaffoldStep {
                 name: n.to_string(),
-                state: "Pending".to_string(),
+                state: StepState::Pending.as_str().to_string(),
                 block: None,
                 message: None,
             });
         }
     }
     steps.sort_by_key(|s| {
-        STEPS
+        Step::ALL
             .iter()
-            .position(|n| *n == s.name)
+            .position(|n| n.as_str() == s.name)
             .unwrap_or(usize::MAX)
     });
-    if let Some(s) = steps.iter_mut().find(|s| s.name == name) {
-        s.state = state.to_string();
+    if let Some(s) = steps.iter_mut().find(|s| s.name == step.as_str()) {
+        s.state = state.as_str().to_string();
         if block.is_some() {
             s.block = block;
         }
@@ -111,11 +205,11 @@ pub fn set_step(
     }
 }
 
-/// Whether step `name` is recorded as done (or skipped: the runtime lacks its calls).
-pub fn is_done(steps: &[ScaffoldStep], name: &str) -> bool {
+/// Whether `step` is recorded as done (or skipped: the runtime lacks its calls).
+pub fn is_done(steps: &[ScaffoldStep], step: Step) -> bool {
     steps
         .iter()
-        .any(|s| s.name == name && (s.state == "Done" || s.state == "Skipped"))
+        .any(|s| is_at(s, step, StepState::Done) || is_at(s, step, StepState::Skipped))
 }
 
 /// The hyperparameter calls for `spec`, in order: commit-reveal off and rate limits 0 unless
@@ -439,7 +533,7 @@ pub async fn reconcile(
 
     // The subnet the owner key already has, if any (read once, until the scaffold has one):
     // a crash between `register_network` and the status write never makes a second subnet.
-    let owned: Option<u16> = if is_done(&status.scaffold, "RegisterNetwork") {
+    let owned: Option<u16> = if is_done(&status.scaffold, Step::RegisterNetwork) {
         None
     } else {
         match chain.subnet_owners().await {
@@ -458,10 +552,10 @@ pub async fn reconcile(
         }
     };
     let mut latest = head.best;
-    for step in STEPS {
+    for step in Step::ALL {
         // Each step runs until it is done, once per chain (a new chain clears them all);
         // funding coldkeys runs every time, since fleets come and go.
-        if is_done(&status.scaffold, step) && step != "FundColdkeys" {
+        if is_done(&status.scaffold, step) && !step.runs_every_time() {
             continue;
         }
         let netuid = status.netuid;
@@ -469,10 +563,10 @@ pub async fn reconcile(
         let mut done_message = None;
         let planned: std::result::Result<(), ChainError> = async {
             match step {
-                "AdminFreezeWindow" => {
+                Step::AdminFreezeWindow => {
                     calls.push((&alice, LocalnetCall::SudoSetAdminFreezeWindow(0)))
                 }
-                "FundOwner" => {
+                Step::FundOwner => {
                     // Only until the owner has its subnet: registering it spends the lock.
                     if owned.is_none() {
                         let need = NETWORK_LOCK_RAO + OWNER_MARGIN_RAO;
@@ -488,7 +582,7 @@ pub async fn reconcile(
                         }
                     }
                 }
-                "RegisterNetwork" => match owned {
+                Step::RegisterNetwork => match owned {
                     Some(n) => {
                         if status.netuid != Some(n) {
                             done_message =
@@ -503,7 +597,7 @@ pub async fn reconcile(
                         },
                     )),
                 },
-                "StartCall" => {
+                Step::StartCall => {
                     if let Some(n) = netuid {
                         let call = LocalnetCall::StartCall { netuid: n };
                         // A runtime without start_call runs subnets from creation: the call
@@ -514,7 +608,7 @@ pub async fn reconcile(
                         }
                     }
                 }
-                "EnableEmission" => {
+                Step::EnableEmission => {
                     if let Some(n) = netuid {
                         calls.push((
                             &alice,
@@ -525,7 +619,7 @@ pub async fn reconcile(
                         ));
                     }
                 }
-                "SeedPool" => {
+                Step::SeedPool => {
                     if let Some(n) = netuid {
                         let call = LocalnetCall::SudoSetPool {
                             netuid: n,
@@ -555,7 +649,7 @@ pub async fn reconcile(
                         }
                     }
                 }
-                "Hyperparameters" => {
+                Step::Hyperparameters => {
                     if let Some(n) = netuid {
                         for p in &hyper {
                             calls.push((
@@ -568,8 +662,8 @@ pub async fn reconcile(
                         }
                     }
                 }
-                _ => {
-                    // FundColdkeys: top every fleet coldkey up to fundTao.
+                Step::FundColdkeys => {
+                    // Top every fleet coldkey up to fundTao.
                     let mut funded = 0;
                     for ss58 in fleet_coldkeys(ctx, &ns, &name).await.unwrap_or_default() {
                         let Ok(who) = crate::keys::ss58_decode(&ss58) else {
@@ -604,11 +698,7 @@ pub async fn reconcile(
                 slow,
             ));
         }
-        if matches!(
-            step,
-            "StartCall" | "EnableEmission" | "SeedPool" | "Hyperparameters"
-        ) && netuid.is_none()
-        {
+        if step.needs_netuid() && netuid.is_none() {
             return Ok(report(
                 false,
                 "Scaffolding",
@@ -636,7 +726,7 @@ pub async fn reconcile(
                                 set_step(
                                     &mut status.scaffold,
                                     step,
-                                    "Failed",
+                                    StepState::Failed,
                                     None,
                                     Some(msg.clone()),
                                 );
@@ -659,14 +749,13 @@ pub async fn reconcile(
                     Err(e) => {
                         let msg = format!("{what}: {e}");
                         let first = !status.scaffold.iter().any(|s| {
-                            s.name == step
-                                && s.state == "Failed"
+                            is_at(s, step, StepState::Failed)
                                 && s.message.as_deref() == Some(msg.as_str())
                         });
                         set_step(
                             &mut status.scaffold,
                             step,
-                            "Failed",
+                            StepState::Failed,
                             None,
                             Some(msg.clone()),
                         );
@@ -708,16 +797,16 @@ pub async fn reconcile(
                 let first = !status
                     .scaffold
                     .iter()
-                    .any(|s| s.name == step && s.state == "Skipped");
+                    .any(|s| is_at(s, step, StepState::Skipped));
                 set_step(
                     &mut status.scaffold,
                     step,
-                    "Skipped",
+                    StepState::Skipped,
                     Some(latest),
                     Some(why.clone()),
                 );
                 if first {
-                    tracing::info!(subnet = %name, step, %why, "localnet scaffold step skipped");
+                    tracing::info!(subnet = %name, step = step.as_str(), %why, "localnet scaffold step skipped");
                 }
                 continue;
             }
@@ -726,7 +815,11 @@ pub async fn reconcile(
                 None => format!("skipped: {why}"),
             });
         }
-        let before = status.scaffold.iter().find(|s| s.name == step).cloned();
+        let before = status
+            .scaffold
+            .iter()
+            .find(|s| s.name == step.as_str())
+            .cloned();
         // A step that sent nothing is done as of the latest block the scaffold has seen (the
         // head it read, or a later step's inclusion block), so recorded blocks never go back.
         let block = last_block
@@ -735,14 +828,18 @@ pub async fn reconcile(
         latest = latest.max(block);
         let block = Some(block);
         let message = done_message.or_else(|| {
-            before
-                .as_ref()
-                .and_then(|b| b.message.clone())
-                .filter(|_| before.as_ref().is_some_and(|b| b.state == "Done"))
+            before.as_ref().and_then(|b| b.message.clone()).filter(|_| {
+                before
+                    .as_ref()
+                    .is_some_and(|b| is_at(b, step, StepState::Done))
+            })
         });
-        set_step(&mut status.scaffold, step, "Done", block, message);
-        if before.as_ref().is_none_or(|b| b.state != "Done") {
-            tracing::info!(subnet = %name, step, "localnet scaffold step done");
+        set_step(&mut status.scaffold, step, StepState::Done, block, message);
+        if before
+            .as_ref()
+            .is_none_or(|b| !is_at(b, step, StepState::Done))
+        {
+            tracing::info!(subnet = %name, step = step.as_str(), "localnet scaffold step done");
         }
     }
     Ok(report(
@@ -838,15 +935,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn steps_run_in_the_bring_up_order() {
+        // next() walks ALL from the first to the last, once each.
+        let mut walked = vec![Step::AdminFreezeWindow];
+        while let Some(n) = walked.last().and_then(|s| s.next()) {
+            walked.push(n);
+        }
+        assert_eq!(walked, Step::ALL);
+        // The owner is funded before it registers; the subnet exists before anything acts on
+        // it; the pool is seeded before the hyperparameters, and coldkeys are funded last.
+        let at = |s: Step| Step::ALL.iter().position(|x| *x == s).unwrap_or(usize::MAX);
+        assert!(at(Step::FundOwner) < at(Step::RegisterNetwork));
+        for s in Step::ALL.into_iter().filter(|s| s.needs_netuid()) {
+            assert!(at(Step::RegisterNetwork) < at(s), "{s}");
+        }
+        assert_eq!(Step::ALL.last(), Some(&Step::FundColdkeys));
+        assert!(Step::FundColdkeys.runs_every_time() && !Step::SeedPool.runs_every_time());
+    }
+
+    #[test]
     fn steps_are_kept_in_order_and_set_by_name() {
         let mut steps = vec![];
-        set_step(&mut steps, "StartCall", "Done", Some(7), None);
+        set_step(&mut steps, Step::StartCall, StepState::Done, Some(7), None);
         let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, STEPS.to_vec());
-        assert!(is_done(&steps, "StartCall"));
-        assert!(!is_done(&steps, "RegisterNetwork"));
-        set_step(&mut steps, "StartCall", "Failed", None, Some("x".into()));
-        assert!(!is_done(&steps, "StartCall"));
+        assert_eq!(
+            names,
+            [
+                "AdminFreezeWindow",
+                "FundOwner",
+                "RegisterNetwork",
+                "StartCall",
+                "EnableEmission",
+                "SeedPool",
+                "Hyperparameters",
+                "FundColdkeys"
+            ]
+        );
+        assert!(is_done(&steps, Step::StartCall));
+        assert!(!is_done(&steps, Step::RegisterNetwork));
+        // A step the runtime lacks is skipped, and that counts as done.
+        set_step(
+            &mut steps,
+            Step::EnableEmission,
+            StepState::Skipped,
+            None,
+            None,
+        );
+        assert!(is_done(&steps, Step::EnableEmission));
+        set_step(
+            &mut steps,
+            Step::StartCall,
+            StepState::Failed,
+            None,
+            Some("x".into()),
+        );
+        assert!(!is_done(&steps, Step::StartCall));
         assert_eq!(
             steps[3].block,
             Some(7),
