@@ -65,3 +65,16 @@ pub async fn miner(
         .await?;
     Ok(miners)
 }
+
+/// The status of the Miner or Validator `name` (empty while it has none).
+pub async fn fleet_status<K: subnet_operator::crd::FleetKind>(
+    api: &Api<K>,
+    name: &str,
+) -> Result<subnet_operator::crd::FleetStatus> {
+    Ok(api
+        .get(name)
+        .await?
+        .fleet_status()
+        .cloned()
+        .unwrap_or_default())
+}

@@ -146,12 +146,8 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
 
     // Every fleet registers; the chain's events show each hotkey once.
     wait_until(Duration::from_secs(180), || async {
-        let m = miners.get("dev-miners").await?.status.unwrap_or_default();
-        let v = validators
-            .get("dev-validator")
-            .await?
-            .status
-            .unwrap_or_default();
+        let m = e2e::fixtures::fleet_status(&miners, "dev-miners").await?;
+        let v = e2e::fixtures::fleet_status(&validators, "dev-validator").await?;
         Ok(m.registered_replicas == 3 && v.registered_replicas == 1)
     })
     .await
@@ -163,11 +159,7 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     // The validator's self-stake (selfStakeTao 100) buys alpha from the seeded pool, and an
     // epoch later it holds a permit: read from its status, and its stake from the chain.
     wait_until(Duration::from_secs(240), || async {
-        let v = validators
-            .get("dev-validator")
-            .await?
-            .status
-            .unwrap_or_default();
+        let v = e2e::fixtures::fleet_status(&validators, "dev-validator").await?;
         let permitted = condition(&v.conditions, "Permitted").is_some_and(|(st, _)| st == "True");
         let staked = v
             .total_stake_tao
@@ -182,11 +174,7 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
             op.log_text()
         )
     })?;
-    let v = validators
-        .get("dev-validator")
-        .await?
-        .status
-        .unwrap_or_default();
+    let v = e2e::fixtures::fleet_status(&validators, "dev-validator").await?;
     let staked: f64 = v
         .total_stake_tao
         .as_deref()
@@ -257,12 +245,8 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
         .netuid
         .context("no netuid after the reset")?;
     wait_until(Duration::from_secs(240), || async {
-        let m = miners.get("dev-miners").await?.status.unwrap_or_default();
-        let v = validators
-            .get("dev-validator")
-            .await?
-            .status
-            .unwrap_or_default();
+        let m = e2e::fixtures::fleet_status(&miners, "dev-miners").await?;
+        let v = e2e::fixtures::fleet_status(&validators, "dev-validator").await?;
         let on_new = |g: &Option<String>| g.as_deref() == Some(new.identity().as_str());
         if !(m.registered_replicas == 3
             && v.registered_replicas == 1

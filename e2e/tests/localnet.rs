@@ -66,12 +66,8 @@ async fn scaffolded(subnets: &Api<Subnet>) -> Result<bool> {
 }
 
 async fn all_registered(miners: &Api<Miner>, validators: &Api<Validator>) -> Result<bool> {
-    let m = miners.get("dev-miners").await?.status.unwrap_or_default();
-    let v = validators
-        .get("dev-validator")
-        .await?
-        .status
-        .unwrap_or_default();
+    let m = e2e::fixtures::fleet_status(miners, "dev-miners").await?;
+    let v = e2e::fixtures::fleet_status(validators, "dev-validator").await?;
     Ok(m.registered_replicas == 3 && v.registered_replicas == 1)
 }
 
@@ -158,11 +154,7 @@ async fn localnet_samples_scaffold_once_register_and_survive_a_chain_reset() -> 
     .context("3 miners and 1 validator registered")?;
     // The validator got its self-stake and a permit at the next epoch.
     wait_until(Duration::from_secs(60), || async {
-        let v = validators
-            .get("dev-validator")
-            .await?
-            .status
-            .unwrap_or_default();
+        let v = e2e::fixtures::fleet_status(&validators, "dev-validator").await?;
         Ok(v.replica_statuses
             .first()
             .is_some_and(|r| r.stake_rao.is_some_and(|s| s >= 100_000_000_000))
