@@ -45,11 +45,20 @@ pub fn active_indices(
     active
 }
 
+/// Whether a replica's StatefulSet has the template the spec asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Template {
+    /// It has the desired template.
+    Current,
+    /// It has another one: it is to be updated.
+    Outdated,
+}
+
 /// What the rollout needs to know about one existing replica.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaState {
-    /// The template hash its StatefulSet has.
-    pub template_hash: Option<String>,
+    /// Its StatefulSet's template against the desired one.
+    pub template: Template,
     /// Its pod runs the StatefulSet's current template and is ready.
     pub ready: bool,
 }
@@ -68,14 +77,10 @@ pub struct Canary {
 /// At most one replica is unavailable because of an update at any time: nothing starts while
 /// any replica is not ready, and then only the next one (the canary first). Without promotion,
 /// a canary rollout stops after the canary.
-pub fn updatable(
-    replicas: &BTreeMap<u32, ReplicaState>,
-    desired: &str,
-    canary: Option<&Canary>,
-) -> BTreeSet<u32> {
+pub fn updatable(replicas: &BTreeMap<u32, ReplicaState>, canary: Option<&Canary>) -> BTreeSet<u32> {
     let outdated: Vec<u32> = replicas
         .iter()
-        .filter(|(_, r)| r.template_hash.as_deref() != Some(desired))
+        .filter(|(_, r)| r.template == Template::Outdated)
         .map(|(i, _)| *i)
         .collect();
     if outdated.is_empty() {
@@ -150,13 +155,19 @@ mod tests {
         assert_eq!(active_indices(&set(&[0, 1]), 0, &[], &none), set(&[]));
     }
 
+    /// Replicas by (index, template, ready): "new" is the desired template, any other outdated.
     fn states(v: &[(u32, &str, bool)]) -> BTreeMap<u32, ReplicaState> {
         v.iter()
             .map(|(i, h, r)| {
+                let template = if *h == "new" {
+                    Template::Current
+                } else {
+                    Template::Outdated
+                };
                 (
                     *i,
                     ReplicaState {
-                        template_hash: Some(h.to_string()),
+                        template,
                         ready: *r,
                     },
                 )
@@ -168,25 +179,25 @@ mod tests {
     fn one_update_at_a_time_waiting_for_ready() {
         // All old and ready: the first one goes.
         let s = states(&[(0, "old", true), (1, "old", true), (2, "old", true)]);
-        assert_eq!(updatable(&s, "new", None), set(&[0]));
+        assert_eq!(updatable(&s, None), set(&[0]));
         // 0 updated but not ready yet: nothing else moves.
         let s = states(&[(0, "new", false), (1, "old", true), (2, "old", true)]);
-        assert_eq!(updatable(&s, "new", None), set(&[]));
+        assert_eq!(updatable(&s, None), set(&[]));
         // 0 ready: 1 goes.
         let s = states(&[(0, "new", true), (1, "old", true), (2, "old", true)]);
-        assert_eq!(updatable(&s, "new", None), set(&[1]));
+        assert_eq!(updatable(&s, None), set(&[1]));
         // A replica on the new template that is not ready holds the rollout.
         let s = states(&[(0, "new", false), (1, "old", true), (2, "old", true)]);
-        assert_eq!(updatable(&s, "new", None), set(&[]));
+        assert_eq!(updatable(&s, None), set(&[]));
         // An outdated replica that is not ready anyway is replaced at once: a broken template
         // can always be fixed by a new one.
         let s = states(&[(0, "new", true), (1, "old", true), (2, "old", false)]);
-        assert_eq!(updatable(&s, "new", None), set(&[2]));
+        assert_eq!(updatable(&s, None), set(&[2]));
         let s = states(&[(0, "bad", false), (1, "bad", false), (2, "old", true)]);
-        assert_eq!(updatable(&s, "fixed", None), set(&[0, 1]));
+        assert_eq!(updatable(&s, None), set(&[0, 1]));
         // Done.
         let s = states(&[(0, "new", true), (1, "new", true)]);
-        assert_eq!(updatable(&s, "new", None), set(&[]));
+        assert_eq!(updatable(&s, None), set(&[]));
     }
 
     #[test]
@@ -196,18 +207,14 @@ mod tests {
             promoted: false,
         };
         let s = states(&[(0, "old", true), (1, "old", true), (2, "old", true)]);
-        assert_eq!(updatable(&s, "new", Some(&c)), set(&[2]));
+        assert_eq!(updatable(&s, Some(&c)), set(&[2]));
         let s = states(&[(0, "old", true), (1, "old", true), (2, "new", true)]);
-        assert_eq!(
-            updatable(&s, "new", Some(&c)),
-            set(&[]),
-            "held until promoted"
-        );
+        assert_eq!(updatable(&s, Some(&c)), set(&[]), "held until promoted");
         let promoted = Canary {
             index: 2,
             promoted: true,
         };
-        assert_eq!(updatable(&s, "new", Some(&promoted)), set(&[0]));
+        assert_eq!(updatable(&s, Some(&promoted)), set(&[0]));
     }
 
     #[test]
@@ -218,11 +225,11 @@ mod tests {
             promoted: false,
         };
         let s = states(&[(0, "old", true), (1, "old", true), (2, "old", true)]);
-        assert_eq!(updatable(&s, "new", Some(&c)), set(&[]));
+        assert_eq!(updatable(&s, Some(&c)), set(&[]));
         let promoted = Canary {
             index: 5,
             promoted: true,
         };
-        assert_eq!(updatable(&s, "new", Some(&promoted)), set(&[0]));
+        assert_eq!(updatable(&s, Some(&promoted)), set(&[0]));
     }
 }

@@ -18,7 +18,7 @@ use super::build::workload::{self, template_hash};
 use super::build::{self, FleetInput, REPLICA_INDEX_LABEL, ReplicaInput, stamped};
 use super::context::{Context, Error, FIELD_MANAGER, Result};
 use super::keys::HotkeyRef;
-use super::rollout::{self, Canary, ReplicaState};
+use super::rollout::{self, Canary, ReplicaState, Template};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::common::parse_duration_secs;
@@ -260,7 +260,11 @@ pub async fn reconcile(
             Some((
                 i,
                 ReplicaState {
-                    template_hash: Some(if current { "current" } else { "outdated" }.to_string()),
+                    template: if current {
+                        Template::Current
+                    } else {
+                        Template::Outdated
+                    },
                     ready: replica_ready(sts, children.pods.get(&i)),
                 },
             ))
@@ -275,10 +279,10 @@ pub async fn reconcile(
             .unwrap_or_default();
         let on_new = states
             .get(&c.index)
-            .is_some_and(|s| s.ready && s.template_hash.as_deref() == Some("current"));
+            .is_some_and(|s| s.ready && s.template == Template::Current);
         let outdated_others = states
             .iter()
-            .any(|(i, s)| *i != c.index && s.template_hash.as_deref() != Some("current"));
+            .any(|(i, s)| *i != c.index && s.template == Template::Outdated);
         if on_new && outdated_others {
             let since = previous_canary
                 .filter(|p| p.index == c.index && p.template_hash == want)
@@ -309,7 +313,7 @@ pub async fn reconcile(
             promoted: c.promoted || timed_out,
         });
     }
-    let may_update = rollout::updatable(&states, "current", canary.as_ref());
+    let may_update = rollout::updatable(&states, canary.as_ref());
     for (&i, want) in &desired {
         match children.statefulsets.get(&i) {
             None => {
