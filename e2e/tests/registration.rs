@@ -734,6 +734,7 @@ async fn validators_report_permits_and_stale_weights_and_restart_with_backoff() 
             )
         }
     };
+    let mut before = 0;
     for (advance, want) in [(10u64, 1usize), (5, 1), (15, 2), (30, 2), (30, 2)] {
         w.chain.advance(advance).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -742,10 +743,17 @@ async fn validators_report_permits_and_stale_weights_and_restart_with_backoff() 
         })
         .await
         .with_context(|| format!("{want} restart(s) after advancing {advance}"))?;
-        wait_until(Duration::from_secs(30), || async {
-            Ok(pods.get_opt("v-0-0").await?.is_some())
+        // A restart shows as a new pod, not the old one on its way out.
+        let seen = uids.get("v").cloned().unwrap_or_default();
+        wait_until(Duration::from_secs(60), || async {
+            Ok(pods.get_opt("v-0-0").await?.is_some_and(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && (want == before || !seen.contains(p.metadata.uid.as_deref().unwrap_or("")))
+            }))
         })
-        .await?;
+        .await
+        .with_context(|| format!("a new pod for restart {want}"))?;
+        before = want;
         sample(&pods, &mut uids).await?;
     }
     assert_eq!(
@@ -939,7 +947,11 @@ type PodUids = std::collections::BTreeMap<&'static str, std::collections::BTreeS
 /// Records the UIDs of the validators' pods (a new UID is a restart).
 async fn sample(pods: &Api<k8s_openapi::api::core::v1::Pod>, uids: &mut PodUids) -> Result<()> {
     for (name, pod) in [("v", "v-0-0"), ("quiet", "quiet-0-0")] {
-        if let Some(p) = pods.get_opt(pod).await? {
+        if let Some(p) = pods
+            .get_opt(pod)
+            .await?
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+        {
             uids.entry(name)
                 .or_default()
                 .insert(p.metadata.uid.unwrap_or_default());

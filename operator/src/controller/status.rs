@@ -11,7 +11,7 @@ use crate::chain::{ChainHead, SubnetSnapshot};
 use crate::crd::common::rao_to_tao;
 use crate::crd::conditions::{NewCondition, set_condition, types};
 use crate::crd::fleet::{FleetSpec, FleetStatus};
-use crate::crd::fleet::{ReplicaStatus, SignerStatus};
+use crate::crd::fleet::{ReplicaPhase, ReplicaStatus, SignerStatus};
 use crate::crd::subnet::{SubnetSpec, SubnetStatus};
 use crate::keys::signer::SignerKind;
 
@@ -97,7 +97,7 @@ pub fn fleet(
         for r in &mut status.replica_statuses {
             if let Some(o) = w.replicas.get(&r.index) {
                 r.pod = o.pod.clone();
-                r.phase = Some(o.phase.clone());
+                r.phase = Some(o.phase);
                 r.message = o.message.clone();
                 r.axon_exposed = o.axon.clone();
             }
@@ -105,7 +105,7 @@ pub fn fleet(
         status.replicas = i32::try_from(
             w.replicas
                 .values()
-                .filter(|r| r.phase != "WaitingForHotkey")
+                .filter(|r| r.phase != ReplicaPhase::WaitingForHotkey)
                 .count(),
         )
         .unwrap_or(i32::MAX);
@@ -225,12 +225,12 @@ pub fn fleet(
             let why: Vec<String> = status
                 .replica_statuses
                 .iter()
-                .filter(|r| r.phase.as_deref() != Some("Ready"))
+                .filter(|r| r.phase != Some(ReplicaPhase::Ready))
                 .filter_map(|r| {
                     Some(format!(
                         "replica {}: {}",
                         r.index,
-                        r.message.clone().or(r.phase.clone())?
+                        r.message.clone().or(r.phase.map(|p| p.to_string()))?
                     ))
                 })
                 .take(3)

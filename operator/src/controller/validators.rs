@@ -12,7 +12,7 @@ use super::context::{Context, Error, Result};
 use crate::chain::SubnetSnapshot;
 use crate::crd::FleetKind;
 use crate::crd::common::{parse_duration_secs, rao_to_tao};
-use crate::crd::fleet::FleetStatus;
+use crate::crd::fleet::{FleetStatus, ReplicaPhase};
 use crate::crd::validator::WeightsPolicy;
 
 /// Condition type: the replicas hold validator permits.
@@ -116,6 +116,10 @@ pub fn assess(
         }
         if r.weights_restarts.len() >= policy.max_restarts as usize {
             limited.push(r.index);
+            continue;
+        }
+        // A pod already being deleted is on its way out: deleting it again restarts nothing.
+        if r.phase == Some(ReplicaPhase::Terminating) {
             continue;
         }
         if let Some(pod) = r.pod.clone() {
@@ -365,5 +369,18 @@ mod tests {
                 .restart
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_pod_being_deleted_is_not_restarted_again() {
+        let p = policy(Some(4), 2);
+        let mut s = status(1, true, 5);
+        s.replica_statuses[0].phase = Some(ReplicaPhase::Terminating);
+        let o = assess(&mut s, &snapshot(45), &p, t(0));
+        assert!(o.restart.is_empty(), "{:?}", o.restart);
+        assert!(s.replica_statuses[0].weights_restarts.is_empty());
+        // Once its successor runs, the restart is due.
+        s.replica_statuses[0].phase = Some(ReplicaPhase::Running);
+        assert_eq!(assess(&mut s, &snapshot(46), &p, t(1)).restart.len(), 1);
     }
 }

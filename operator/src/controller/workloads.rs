@@ -19,6 +19,7 @@ use super::build::{self, FleetInput, REPLICA_INDEX_LABEL, ReplicaInput, stamped}
 use super::context::{Context, Error, FIELD_MANAGER, Result};
 use super::keys::HotkeyRef;
 use super::rollout::{self, Canary, ReplicaState, Template};
+use crate::crd::fleet::ReplicaPhase;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::common::parse_duration_secs;
@@ -42,8 +43,8 @@ pub struct Children {
 pub struct ReplicaObservation {
     /// Pod name, when a pod exists.
     pub pod: Option<String>,
-    /// `Pending`, `Running`, `Ready`, `Updating`, …
-    pub phase: String,
+    /// Where the replica stands.
+    pub phase: ReplicaPhase,
     /// Why it is not ready (e.g. the scheduler's message).
     pub message: Option<String>,
     /// Whether it is ready on the desired template.
@@ -360,12 +361,12 @@ pub async fn reconcile(
             && sts.and_then(template_hash) == desired.get(&i).and_then(template_hash);
         if sts.is_none() {
             r.phase = if hotkeys.contains_key(&i) {
-                "Creating".to_string()
+                ReplicaPhase::Creating
             } else {
-                "WaitingForHotkey".to_string()
+                ReplicaPhase::WaitingForHotkey
             };
-        } else if obs.outdated.contains(&i) {
-            r.phase = "Outdated".to_string();
+        } else if obs.outdated.contains(&i) && r.phase != ReplicaPhase::Terminating {
+            r.phase = ReplicaPhase::Outdated;
         }
         let (ip, port) = endpoints.get(&i).cloned().unwrap_or_default();
         let ip = ip.or_else(|| {
@@ -422,10 +423,17 @@ fn replica_ready(sts: &StatefulSet, pod: Option<&Pod>) -> bool {
 }
 
 /// The phase to show for a pod, the reason it is not ready, and whether it is unschedulable.
-fn pod_phase(pod: Option<&Pod>) -> (String, Option<String>, bool) {
+fn pod_phase(pod: Option<&Pod>) -> (ReplicaPhase, Option<String>, bool) {
     let Some(pod) = pod else {
-        return ("Pending".to_string(), Some("no pod yet".to_string()), false);
+        return (ReplicaPhase::Pending, Some("no pod yet".to_string()), false);
     };
+    if pod.metadata.deletion_timestamp.is_some() {
+        return (
+            ReplicaPhase::Terminating,
+            Some(format!("pod {} is being deleted", pod.name_any())),
+            false,
+        );
+    }
     let status = pod.status.clone().unwrap_or_default();
     let conditions = status.conditions.unwrap_or_default();
     if let Some(c) = conditions
@@ -433,15 +441,15 @@ fn pod_phase(pod: Option<&Pod>) -> (String, Option<String>, bool) {
         .find(|c| c.type_ == "PodScheduled" && c.status == "False")
     {
         let unschedulable = c.reason.as_deref() == Some("Unschedulable");
-        return ("Pending".to_string(), c.message.clone(), unschedulable);
+        return (ReplicaPhase::Pending, c.message.clone(), unschedulable);
     }
     let ready = conditions
         .iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
     if ready {
-        return ("Ready".to_string(), None, false);
+        return (ReplicaPhase::Ready, None, false);
     }
-    let phase = status.phase.unwrap_or_else(|| "Pending".to_string());
+    let phase = ReplicaPhase::of_pod_phase(status.phase.as_deref());
     let waiting = status
         .container_statuses
         .unwrap_or_default()
@@ -479,11 +487,38 @@ mod tests {
             ..Default::default()
         };
         let (phase, msg, unschedulable) = pod_phase(Some(&pod));
-        assert_eq!(phase, "Pending");
+        assert_eq!(phase, ReplicaPhase::Pending);
         assert!(unschedulable);
         assert!(
             msg.unwrap_or_default()
                 .contains("Insufficient nvidia.com/gpu")
         );
+    }
+
+    #[test]
+    fn a_pod_being_deleted_is_terminating_whatever_its_conditions() {
+        let pod = Pod {
+            metadata: kube::api::ObjectMeta {
+                name: Some("v-0-0".into()),
+                deletion_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    Default::default(),
+                )),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (phase, msg, unschedulable) = pod_phase(Some(&pod));
+        assert_eq!(phase, ReplicaPhase::Terminating);
+        assert_eq!(msg.as_deref(), Some("pod v-0-0 is being deleted"));
+        assert!(!unschedulable);
     }
 }

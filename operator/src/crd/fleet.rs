@@ -493,6 +493,51 @@ pub enum AxonExposure {
     None,
 }
 
+/// Where a replica's workload stands, as its status shows it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ReplicaPhase {
+    /// No hotkey yet: the workload waits for it.
+    WaitingForHotkey,
+    /// The hotkey exists; the StatefulSet is being created.
+    Creating,
+    /// The pod is not running yet (unscheduled, pulling, starting), or there is no pod yet.
+    #[default]
+    Pending,
+    /// The pod runs but is not ready.
+    Running,
+    /// The pod is ready on the desired template.
+    Ready,
+    /// The replica runs an outdated template and waits for its turn in the rollout.
+    Outdated,
+    /// The pod is being deleted (a restart or a scale-in); a new one follows.
+    Terminating,
+    /// The pod's containers exited successfully.
+    Succeeded,
+    /// The pod's containers failed.
+    Failed,
+    /// The kubelet reports no known phase.
+    Unknown,
+}
+
+impl ReplicaPhase {
+    /// The phase of a pod as the kubelet reports it (`status.phase`).
+    pub fn of_pod_phase(phase: Option<&str>) -> Self {
+        match phase {
+            None | Some("Pending") => Self::Pending,
+            Some("Running") => Self::Running,
+            Some("Succeeded") => Self::Succeeded,
+            Some("Failed") => Self::Failed,
+            Some(_) => Self::Unknown,
+        }
+    }
+}
+
+impl std::fmt::Display for ReplicaPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
 /// A per-replica volume.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -700,9 +745,9 @@ pub struct ReplicaStatus {
     /// Name of the replica's pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
-    /// `Pending`, `Running`, `Ready`, `Failed`, …
+    /// Where the replica's workload stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<ReplicaPhase>,
     /// Why the replica is not ready, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
