@@ -112,9 +112,9 @@ fn controller_graph() -> BTreeMap<String, BTreeSet<String>> {
         let me = parts[0].trim_end_matches(".rs").to_string();
         let text = code(&read(&p));
         let edges = graph.entry(me.clone()).or_default();
-        // From a file directly under controller/, `super::` is controller/mod.rs; from a file
-        // of a folder (build/), `super::super::` is.
-        let up = if parts.len() == 1 {
+        // From a file directly under controller/ (or a folder's own mod.rs), `super::` is
+        // controller/mod.rs; from another file of a folder (build/pod.rs), `super::super::` is.
+        let up = if parts.len() == 1 || parts[1..] == ["mod.rs"] {
             "super::"
         } else {
             "super::super::"
@@ -220,6 +220,13 @@ fn no_import_circle_among_controller_files() {
     assert!(
         graph.get("fleet").is_some_and(|e| e.contains("context")),
         "the graph misses fleet -> context: {graph:?}"
+    );
+    // A folder's mod.rs (registration/) and its other files (registration/plan.rs) are read.
+    assert!(
+        graph
+            .get("registration")
+            .is_some_and(|e| e.contains("context") && e.contains("keys")),
+        "the graph misses registration -> context, keys: {graph:?}"
     );
     if let Some(c) = find_cycle(&graph) {
         panic!("an import circle: {}\n{graph:#?}", c.join(" -> "));

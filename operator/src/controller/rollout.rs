@@ -4,6 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::jiff::Timestamp;
+
+use crate::crd::common::parse_duration_secs;
+use crate::crd::fleet::{CanarySpec, CanaryStatus};
+
 /// The indices that should exist: the `existing` ones, shrunk or grown to `replicas`.
 ///
 /// Scale-in removes, in order: the indices named in `remove`, then the lowest-incentive ones
@@ -107,6 +112,56 @@ pub fn updatable(replicas: &BTreeMap<u32, ReplicaState>, canary: Option<&Canary>
         _ => outdated.first().copied(),
     };
     next.into_iter().collect()
+}
+
+/// The canary in force this reconcile, and what status shows of it.
+///
+/// While the canary runs the desired template (`want`, its hash), ready, and others still wait
+/// for it, status records since when (kept from `previous` while the canary and the template
+/// stay the same). It is promoted by hand (`promoted: true`) or once it has been ready that way
+/// for `autoPromoteAfter`.
+pub fn canary(
+    spec: &CanarySpec,
+    replicas: &BTreeMap<u32, ReplicaState>,
+    want: &str,
+    previous: Option<&CanaryStatus>,
+    now: Timestamp,
+) -> (Canary, Option<CanaryStatus>) {
+    let on_new = replicas
+        .get(&spec.index)
+        .is_some_and(|s| s.ready && s.template == Template::Current);
+    let outdated_others = replicas
+        .iter()
+        .any(|(i, s)| *i != spec.index && s.template == Template::Outdated);
+    let shown = (on_new && outdated_others).then(|| CanaryStatus {
+        index: spec.index,
+        template_hash: want.to_string(),
+        ready_since: previous
+            .filter(|p| p.index == spec.index && p.template_hash == want)
+            .map(|p| p.ready_since.clone())
+            .unwrap_or_else(|| now.to_string()),
+    });
+    let timed_out = match (
+        spec.auto_promote_after
+            .as_deref()
+            .and_then(parse_duration_secs),
+        shown
+            .as_ref()
+            .and_then(|s| s.ready_since.parse::<Timestamp>().ok()),
+    ) {
+        (Some(after), Some(since)) => {
+            now.as_second().saturating_sub(since.as_second())
+                >= i64::try_from(after).unwrap_or(i64::MAX)
+        }
+        _ => false,
+    };
+    (
+        Canary {
+            index: spec.index,
+            promoted: spec.promoted || timed_out,
+        },
+        shown,
+    )
 }
 
 #[cfg(test)]
@@ -231,5 +286,61 @@ mod tests {
             promoted: true,
         };
         assert_eq!(updatable(&s, Some(&promoted)), set(&[0]));
+    }
+
+    #[test]
+    fn a_canary_is_promoted_once_ready_on_the_new_template_for_its_timeout() {
+        let t = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap_or(Timestamp::UNIX_EPOCH);
+        let spec = CanarySpec {
+            index: 1,
+            auto_promote_after: Some("10m".into()),
+            promoted: false,
+        };
+        let state = |template, ready| ReplicaState { template, ready };
+        let mut replicas = BTreeMap::from([
+            (0, state(Template::Outdated, true)),
+            (1, state(Template::Current, false)),
+            (2, state(Template::Outdated, true)),
+        ]);
+        // Not ready on the new template yet: no clock runs, nothing promoted.
+        let (c, shown) = canary(&spec, &replicas, "h2", None, t(0));
+        assert_eq!((c.index, c.promoted, shown), (1, false, None));
+        // Ready: the clock starts now.
+        replicas.insert(1, state(Template::Current, true));
+        let (c, shown) = canary(&spec, &replicas, "h2", None, t(0));
+        assert!(!c.promoted);
+        let since = shown.clone().map(|s| s.ready_since).unwrap_or_default();
+        assert_eq!(since, t(0).to_string());
+        // It keeps its start; one second short of ten minutes it still holds.
+        let (c, kept) = canary(&spec, &replicas, "h2", shown.as_ref(), t(599));
+        assert_eq!((c.promoted, kept.as_ref()), (false, shown.as_ref()));
+        let (c, _) = canary(&spec, &replicas, "h2", shown.as_ref(), t(600));
+        assert!(c.promoted, "ten minutes ready: promoted");
+        // Another template restarts the clock.
+        let (c, other) = canary(&spec, &replicas, "h3", shown.as_ref(), t(600));
+        assert!(!c.promoted);
+        assert_eq!(other.map(|s| s.ready_since), Some(t(600).to_string()));
+        // Without a timeout only a person promotes it; by hand it is at once.
+        let manual = CanarySpec {
+            auto_promote_after: None,
+            ..spec.clone()
+        };
+        assert!(
+            !canary(&manual, &replicas, "h2", shown.as_ref(), t(99_999))
+                .0
+                .promoted
+        );
+        let by_hand = CanarySpec {
+            promoted: true,
+            ..manual
+        };
+        assert!(canary(&by_hand, &replicas, "h2", None, t(0)).0.promoted);
+        // Once the others are updated too, nothing waits for the canary: status drops it.
+        replicas.insert(0, state(Template::Current, true));
+        replicas.insert(2, state(Template::Current, true));
+        assert_eq!(
+            canary(&spec, &replicas, "h2", shown.as_ref(), t(10)).1,
+            None
+        );
     }
 }

@@ -18,11 +18,10 @@ use super::build::workload::{self, template_hash};
 use super::build::{self, FleetInput, REPLICA_INDEX_LABEL, ReplicaInput, stamped};
 use super::context::{Context, Error, FIELD_MANAGER, Result};
 use super::keys::HotkeyRef;
-use super::rollout::{self, Canary, ReplicaState, Template};
+use super::rollout::{self, ReplicaState, Template};
 use crate::crd::fleet::ReplicaPhase;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::crd::common::parse_duration_secs;
 use crate::crd::fleet::{AxonAddress, AxonExposure, CanaryStatus, RetentionPolicy};
 
 /// The children of a fleet as listed at the start of a reconcile.
@@ -272,48 +271,15 @@ pub async fn reconcile(
         })
         .collect();
     // A canary that has run the new template, ready, for `autoPromoteAfter` is promoted.
-    let mut canary = None;
-    if let Some(c) = spec.update_strategy.canary.as_ref() {
+    let canary = spec.update_strategy.canary.as_ref().map(|c| {
         let want = desired
             .get(&c.index)
             .and_then(template_hash)
             .unwrap_or_default();
-        let on_new = states
-            .get(&c.index)
-            .is_some_and(|s| s.ready && s.template == Template::Current);
-        let outdated_others = states
-            .iter()
-            .any(|(i, s)| *i != c.index && s.template == Template::Outdated);
-        if on_new && outdated_others {
-            let since = previous_canary
-                .filter(|p| p.index == c.index && p.template_hash == want)
-                .map(|p| p.ready_since.clone())
-                .unwrap_or_else(|| now.to_string());
-            obs.canary = Some(CanaryStatus {
-                index: c.index,
-                template_hash: want.to_string(),
-                ready_since: since,
-            });
-        }
-        let timed_out = match (
-            c.auto_promote_after
-                .as_deref()
-                .and_then(parse_duration_secs),
-            obs.canary
-                .as_ref()
-                .and_then(|s| s.ready_since.parse::<Timestamp>().ok()),
-        ) {
-            (Some(after), Some(since)) => {
-                now.as_second().saturating_sub(since.as_second())
-                    >= i64::try_from(after).unwrap_or(i64::MAX)
-            }
-            _ => false,
-        };
-        canary = Some(Canary {
-            index: c.index,
-            promoted: c.promoted || timed_out,
-        });
-    }
+        let (canary, shown) = rollout::canary(c, &states, want, previous_canary, now);
+        obs.canary = shown;
+        canary
+    });
     let may_update = rollout::updatable(&states, canary.as_ref());
     for (&i, want) in &desired {
         match children.statefulsets.get(&i) {
