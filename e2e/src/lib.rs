@@ -9,6 +9,7 @@
 pub mod bad_input;
 pub mod fixtures;
 pub mod realchain;
+pub mod tools;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

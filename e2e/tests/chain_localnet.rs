@@ -8,6 +8,7 @@
 //! the scaffold gives it reserves (`SeedPool`), and the validator's self-stake buys alpha and
 //! earns a permit.
 
+use e2e::fixtures::find_condition;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
@@ -16,16 +17,6 @@ use kube::api::Api;
 use subnet_operator::chain::Chain;
 use subnet_operator::chain::subxt_client::SubxtChain;
 use subnet_operator::crd::{Miner, Subnet, Validator};
-
-fn condition(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-    t: &str,
-) -> Option<(String, String)> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == t)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
 
 /// The messages of the events of `reason` in `ns`.
 async fn events_api_reasons(client: &kube::Client, ns: &str, reason: &str) -> Result<Vec<String>> {
@@ -89,7 +80,7 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
 
     wait_until(Duration::from_secs(300), || async {
         let s = subnets.get("dev").await?.status.unwrap_or_default();
-        Ok(condition(&s.conditions, "Scaffolded").is_some_and(|(st, _)| st == "True"))
+        Ok(find_condition(&s.conditions, "Scaffolded").is_some_and(|c| c.status == "True"))
     })
     .await
     .with_context(|| format!("Subnet Scaffolded; operator log:\n{}", op.log_text()))?;
@@ -160,7 +151,8 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     // epoch later it holds a permit: read from its status, and its stake from the chain.
     wait_until(Duration::from_secs(240), || async {
         let v = e2e::fixtures::fleet_status(&validators, "dev-validator").await?;
-        let permitted = condition(&v.conditions, "Permitted").is_some_and(|(st, _)| st == "True");
+        let permitted =
+            find_condition(&v.conditions, "Permitted").is_some_and(|c| c.status == "True");
         let staked = v
             .total_stake_tao
             .as_deref()
@@ -228,7 +220,10 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
         let s = subnets.get("dev").await?.status.unwrap_or_default();
         let again =
             s.scaffold_genesis.is_some() && s.scaffold_genesis != old_subnet.scaffold_genesis;
-        Ok(again && condition(&s.conditions, "Scaffolded").is_some_and(|(st, _)| st == "True"))
+        Ok(
+            again
+                && find_condition(&s.conditions, "Scaffolded").is_some_and(|c| c.status == "True"),
+        )
     })
     .await
     .with_context(|| {

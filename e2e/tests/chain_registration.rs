@@ -6,12 +6,13 @@
 //! Spec 218 has no `register_limit`, so these fleets run under the client-side price guard,
 //! which status says.
 
+use e2e::fixtures::{FleetNamespace, status_reason};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use e2e::realchain::{self, TAO};
-use e2e::{OperatorProcess, TempNamespace, client, install_crds, shared_chain_ws, wait_until};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use e2e::{OperatorProcess, client, shared_chain_ws, wait_until};
+use kube::api::{Api, Patch, PatchParams};
 use subnet_operator::chain::Chain;
 use subnet_operator::chain::subxt_client::SubxtChain;
 use subnet_operator::crd::Miner;
@@ -24,13 +25,17 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct World {
     _serial: tokio::sync::MutexGuard<'static, ()>,
-    _ns: TempNamespace,
-    ns: String,
-    client: kube::Client,
+    fleet: FleetNamespace,
     ws: String,
     chain: SubxtChain,
     netuid: u16,
-    coldkey: Hotkey,
+}
+
+impl std::ops::Deref for World {
+    type Target = FleetNamespace;
+    fn deref(&self) -> &FleetNamespace {
+        &self.fleet
+    }
 }
 
 /// A namespace, a subnet of our own on the shared real chain, a coldkey funded with
@@ -43,38 +48,24 @@ async fn world(prefix: &str, fund_tao: u64) -> Result<Option<World>> {
         return Ok(None);
     };
     let serial = SERIAL.lock().await;
-    install_crds(&client).await?;
-    let ns = TempNamespace::new(&client, prefix).await?;
     let chain = SubxtChain::new(vec![ws.clone()])?;
     let netuid = realchain::own_subnet(&chain).await?;
     let coldkey = Hotkey::generate()?;
     realchain::fund(&chain, coldkey.public(), fund_tao * TAO).await?;
-    let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), &ns.name);
-    subnets
-        .create(
-            &PostParams::default(),
-            &serde_yaml::from_str(&format!(
-                "{{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {{name: sn}}, spec: {{network: \"{ws}\", netuid: {netuid}}}}}"
-            ))?,
-        )
-        .await?;
-    let name = ns.name.clone();
+    let spec = format!("{{network: \"{ws}\", netuid: {netuid}}}");
+    let fleet = FleetNamespace::new(&client, prefix, coldkey, &spec).await?;
     Ok(Some(World {
         _serial: serial,
-        _ns: ns,
-        ns: name,
-        client,
+        fleet,
         ws,
         chain,
         netuid,
-        coldkey,
     }))
 }
 
 impl World {
     fn operator(&self, identity: &str) -> Result<OperatorProcess> {
-        OperatorProcess::start(
-            &self.ns,
+        self.fleet.operator(
             identity,
             &[
                 ("CHAIN_BACKEND", "subxt"),
@@ -82,27 +73,6 @@ impl World {
                 ("CHAIN_POLL_MS", "200"),
             ],
         )
-    }
-
-    async fn secret(&self, name: &str, key: &str, value: &str) -> Result<()> {
-        e2e::fixtures::secret(&self.client, &self.ns, name, key, value).await
-    }
-
-    /// The coldkey as the registration signer (an unencrypted keyfile, for the test).
-    async fn coldkey_signer(&self) -> Result<String> {
-        e2e::fixtures::coldkey_signer(&self.client, &self.ns, &self.coldkey).await
-    }
-
-    async fn miner(&self, replicas: u32, signer: &str, registration: &str) -> Result<Api<Miner>> {
-        e2e::fixtures::miner(
-            &self.client,
-            &self.ns,
-            &self.coldkey,
-            replicas,
-            signer,
-            registration,
-        )
-        .await
     }
 
     async fn free(&self, who: [u8; 32]) -> Result<u64> {
@@ -131,15 +101,6 @@ async fn status(miners: &Api<Miner>) -> Result<(i32, u64, u64, u64, Vec<String>)
         .filter_map(|r| r.hotkey.clone())
         .collect();
     Ok((s.registered_replicas, spend, burns, fees, hotkeys))
-}
-
-async fn condition(miners: &Api<Miner>, type_: &str) -> Result<Option<(String, String)>> {
-    Ok(miners.get("m").await?.status.and_then(|s| {
-        s.conditions
-            .into_iter()
-            .find(|c| c.type_ == type_)
-            .map(|c| (c.status, c.reason))
-    }))
 }
 
 fn random_ms(max: u64) -> u64 {
@@ -188,7 +149,7 @@ async fn five_replicas_register_on_the_real_runtime_and_sigkills_never_pay_twice
     let s = miners.get("m").await?.status.unwrap_or_default();
     assert_eq!(s.price_guard.as_deref(), Some("Client"));
     assert_eq!(
-        condition(&miners, "PriceGuard").await?,
+        status_reason(&miners, "m", "PriceGuard").await?,
         Some(("False".into(), "Client".into()))
     );
 
@@ -310,10 +271,8 @@ async fn a_delayed_proxy_is_reported_and_nothing_is_sent() -> Result<()> {
         )
         .await?;
     wait_until(Duration::from_secs(120), || async {
-        Ok(
-            condition(&miners, "Registered").await?
-                == Some(("False".into(), "ProxyDelayed".into())),
-        )
+        Ok(status_reason(&miners, "m", "Registered").await?
+            == Some(("False".into(), "ProxyDelayed".into())))
     })
     .await?;
     // Proxy.proxy would fail with Unannounced and cost a fee: nothing was sent.
@@ -394,7 +353,8 @@ async fn a_replica_pruned_on_the_real_runtime_is_seen_deregistered() -> Result<(
     );
     // The operator sees it on the next block: condition, status, and no re-registration.
     wait_until(Duration::from_secs(120), || async {
-        Ok(condition(&miners, "Deregistered").await? == Some(("True".into(), "UidLost".into())))
+        Ok(status_reason(&miners, "m", "Deregistered").await?
+            == Some(("True".into(), "UidLost".into())))
     })
     .await
     .with_context(|| format!("operator log:\n{}", op.log_text()))?;

@@ -12,12 +12,12 @@
 //! server-side dry run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
+use e2e::tools::{helm, kubectl_stdin, run};
 use e2e::{
     TempNamespace, artifacts_dir, client, free_port, http_get, install_crds, kubeconfig_path,
     kubectl, operator_binary, repo_root, wait_until,
@@ -76,85 +76,6 @@ const EVERYONE: &[&str] = &[
     "selfsubjectrulesreviews.authorization.k8s.io",
 ];
 
-fn required() -> bool {
-    std::env::var("E2E_REQUIRED").as_deref() == Ok("1")
-}
-
-/// The pinned Helm version from `e2e/tools/versions.env`.
-fn pinned_helm_version() -> Result<String> {
-    let env = std::fs::read_to_string(repo_root().join("e2e/tools/versions.env"))?;
-    env.lines()
-        .find_map(|l| l.strip_prefix("HELM_VERSION="))
-        .map(|v| v.trim().to_string())
-        .context("HELM_VERSION missing from e2e/tools/versions.env")
-}
-
-fn helm_version(helm: &Path) -> Option<String> {
-    let out = Command::new(helm)
-        .args(["version", "--template", "{{ .Version }}"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The pinned helm, or `None` after saying so loudly (a failure under `E2E_REQUIRED=1`).
-fn helm() -> Option<PathBuf> {
-    let pinned = pinned_helm_version().unwrap_or_else(|e| panic!("{e:#}"));
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| d.join("helm"))
-        .find(|h| h.is_file());
-    if let Some(h) = on_path
-        && helm_version(&h).as_deref() == Some(pinned.as_str())
-    {
-        return Some(h);
-    }
-    if required() {
-        // CI built (or cached) the binaries before the tests; this only finds them.
-        let out = Command::new(repo_root().join("e2e/tools/build-bins.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("running e2e/tools/build-bins.sh: {e}"));
-        assert!(out.status.success(), "e2e/tools/build-bins.sh failed");
-        let dir = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string();
-        let h = Path::new(&dir).join("helm");
-        assert_eq!(
-            helm_version(&h).as_deref(),
-            Some(pinned.as_str()),
-            "{} is not helm {pinned}",
-            h.display()
-        );
-        return Some(h);
-    }
-    eprintln!(
-        "SKIPPED: no helm {pinned} on PATH. Run `make test`, or `e2e/tools/build-bins.sh` and \
-         `eval \"$(e2e/cluster.sh env)\"` first."
-    );
-    None
-}
-
-/// Runs a command; returns stdout, or fails with its stderr.
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
-}
-
 /// `helm <args>` against the test cluster (when there is one), from the repository root.
 fn helm_cmd(helm: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(helm);
@@ -190,32 +111,6 @@ fn kind_of(v: &serde_yaml::Value) -> &str {
 
 fn of_kind<'a>(docs: &'a [serde_yaml::Value], kind: &str) -> Vec<&'a serde_yaml::Value> {
     docs.iter().filter(|d| kind_of(d) == kind).collect()
-}
-
-/// `kubectl <args>` with `input` on stdin, against the test cluster; returns stdout.
-fn kubectl_stdin(args: &[&str], input: &str) -> Result<String> {
-    let kubeconfig = kubeconfig_path().context("no test cluster")?;
-    let mut child = Command::new("kubectl")
-        .env("KUBECONFIG", kubeconfig)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting kubectl")?;
-    child
-        .stdin
-        .take()
-        .context("kubectl stdin")?
-        .write_all(input.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "kubectl {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
 fn kubectl_ok(args: &[&str]) -> Result<String> {

@@ -2,6 +2,7 @@
 //! is never overwritten, wallets work with the real Python SDKs both ways, and no secret
 //! appears in logs, events or status.
 
+use e2e::fixtures::ready_reason;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -74,15 +75,6 @@ async fn wait_hotkeys(miners: &Api<Miner>, name: &str, n: usize) -> Result<BTree
     .await
     .with_context(|| format!("waiting for {n} hotkeys in {name}'s status"))?;
     hotkeys(miners, name).await
-}
-
-async fn ready_reason(miners: &Api<Miner>, name: &str) -> Result<Option<String>> {
-    Ok(miners.get(name).await?.status.and_then(|s| {
-        s.conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.reason)
-    }))
 }
 
 fn secret_value(s: &Secret, key: &str) -> Vec<u8> {
@@ -271,7 +263,9 @@ async fn a_foreign_secret_is_left_untouched_and_reported() -> Result<()> {
         )
         .await?;
     wait_until(Duration::from_secs(60), || async {
-        Ok(ready_reason(&miners, "m").await?.as_deref() == Some("HotkeySecretConflict"))
+        Ok(ready_reason(&miners, "m")
+            .await?
+            .is_some_and(|(r, _)| r == "HotkeySecretConflict"))
     })
     .await?;
     // Replica 0 still got its hotkey; replica 1 did not.
@@ -318,7 +312,9 @@ async fn a_foreign_secret_is_left_untouched_and_reported() -> Result<()> {
         )
         .await?;
     wait_until(Duration::from_secs(60), || async {
-        Ok(ready_reason(&miners, "n").await?.as_deref() == Some("ColdkeyPubSecretConflict"))
+        Ok(ready_reason(&miners, "n")
+            .await?
+            .is_some_and(|(r, _)| r == "ColdkeyPubSecretConflict"))
     })
     .await?;
     let after = secrets.get("n-coldkeypub").await?;

@@ -6,6 +6,7 @@
 //! miners and a validator, stakes the validator to a permit; a chain reset (the localnet pod
 //! deleted, its chain new) is detected and everything is made again, without a second subnet.
 
+use e2e::fixtures::find_condition;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
@@ -14,16 +15,6 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams};
 use subnet_operator::crd::{Miner, Subnet, Validator};
-
-fn condition(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-    t: &str,
-) -> Option<(String, String)> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == t)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
 
 /// Names of the localnet calls the chain dispatched, in order (e.g. `registerNetwork`,
 /// `sudoSetHyperparameter.commitReveal`).
@@ -60,8 +51,8 @@ fn count(names: &[String], name: &str) -> usize {
 async fn scaffolded(subnets: &Api<Subnet>) -> Result<bool> {
     let s = subnets.get("dev").await?.status.unwrap_or_default();
     Ok(
-        condition(&s.conditions, "Scaffolded").is_some_and(|(st, _)| st == "True")
-            && condition(&s.conditions, "Ready").is_some_and(|(st, _)| st == "True"),
+        find_condition(&s.conditions, "Scaffolded").is_some_and(|c| c.status == "True")
+            && find_condition(&s.conditions, "Ready").is_some_and(|c| c.status == "True"),
     )
 }
 
@@ -158,7 +149,7 @@ async fn localnet_samples_scaffold_once_register_and_survive_a_chain_reset() -> 
         Ok(v.replica_statuses
             .first()
             .is_some_and(|r| r.stake_rao.is_some_and(|s| s >= 100_000_000_000))
-            && condition(&v.conditions, "Permitted").is_some_and(|(s, _)| s == "True"))
+            && find_condition(&v.conditions, "Permitted").is_some_and(|c| c.status == "True"))
     })
     .await
     .context("validator staked and permitted")?;

@@ -2,6 +2,7 @@
 //! and events, the scale subresource, steady state without writes, leader election, health and
 //! metrics endpoints, graceful shutdown.
 
+use e2e::fixtures::ready_reason;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -27,16 +28,6 @@ spec:
   gpu: {count: 1}
 "#,
     )?)
-}
-
-async fn ready_reason(api: &Api<Miner>, name: &str) -> Result<Option<(String, String)>> {
-    let m = api.get(name).await?;
-    Ok(m.status.and_then(|s| {
-        s.conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| (c.reason, c.message))
-    }))
 }
 
 async fn wait_reason(api: &Api<Miner>, name: &str, reason: &str) -> Result<()> {

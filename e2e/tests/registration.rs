@@ -2,21 +2,26 @@
 //! `subnet-operator-simchain`), with the operator running as a process on the local control
 //! plane: price limit, decay, budget, crash safety under SIGKILL, and proxies.
 
+use e2e::fixtures::{FleetNamespace, status_reason};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use e2e::{OperatorProcess, SimChainProcess, TempNamespace, client, install_crds, wait_until};
+use e2e::{OperatorProcess, SimChainProcess, client, wait_until};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use subnet_operator::crd::Miner;
 use subnet_operator::keys::Hotkey;
 
 struct World {
-    _ns: TempNamespace,
-    ns: String,
-    client: kube::Client,
+    fleet: FleetNamespace,
     chain: SimChainProcess,
-    coldkey: Hotkey,
+}
+
+impl std::ops::Deref for World {
+    type Target = FleetNamespace;
+    fn deref(&self) -> &FleetNamespace {
+        &self.fleet
+    }
 }
 
 /// How many blocks the simulated chain's finalized block trails its best one (GRANDPA's lag on
@@ -56,36 +61,24 @@ async fn world_subnet(
     let Some(client) = client().await else {
         return Ok(None);
     };
-    install_crds(&client).await?;
-    let ns = TempNamespace::new(&client, prefix).await?;
     let genesis = format!(
         "feeRao: 1000\nfinalityLag: {FINALITY_LAG}\nbalances:\n  - {{account: {}, tao: \"1000\"}}\n{extra_genesis}subnets:\n  - {subnet}\n",
         coldkey.ss58()
     );
     let chain = SimChainProcess::start(&genesis).await?;
-    let subnets: Api<subnet_operator::crd::Subnet> = Api::namespaced(client.clone(), &ns.name);
-    subnets
-        .create(
-            &PostParams::default(),
-            &serde_yaml::from_str(
-                "{apiVersion: subnet-operator.io/v1alpha1, kind: Subnet, metadata: {name: sn}, spec: {network: \"ws://simulated:9944\", netuid: 1}}",
-            )?,
-        )
-        .await?;
-    let name = ns.name.clone();
-    Ok(Some(World {
-        _ns: ns,
-        ns: name,
-        client,
-        chain,
+    let fleet = FleetNamespace::new(
+        &client,
+        prefix,
         coldkey,
-    }))
+        "{network: \"ws://simulated:9944\", netuid: 1}",
+    )
+    .await?;
+    Ok(Some(World { fleet, chain }))
 }
 
 impl World {
     fn operator(&self, identity: &str) -> Result<OperatorProcess> {
-        OperatorProcess::start(
-            &self.ns,
+        self.fleet.operator(
             identity,
             &[
                 ("CHAIN_BACKEND", "sim"),
@@ -93,15 +86,6 @@ impl World {
                 ("CHAIN_POLL_MS", "100"),
             ],
         )
-    }
-
-    async fn secret(&self, name: &str, key: &str, value: &str) -> Result<()> {
-        e2e::fixtures::secret(&self.client, &self.ns, name, key, value).await
-    }
-
-    /// The coldkey as the registration signer (an unencrypted keyfile, for the test).
-    async fn coldkey_signer(&self) -> Result<String> {
-        e2e::fixtures::coldkey_signer(&self.client, &self.ns, &self.coldkey).await
     }
 
     /// Miner `m` of 5 replicas signed by the coldkey, with a 0.3 TAO budget, once the budget is
@@ -116,24 +100,12 @@ impl World {
             )
             .await?;
         wait_until(Duration::from_secs(60), || async {
-            Ok(condition(&miners, "BudgetExhausted")
+            Ok(status_reason(&miners, "m", "BudgetExhausted")
                 .await?
                 .is_some_and(|(s, _)| s == "True"))
         })
         .await?;
         Ok(miners)
-    }
-
-    async fn miner(&self, replicas: u32, signer: &str, registration: &str) -> Result<Api<Miner>> {
-        e2e::fixtures::miner(
-            &self.client,
-            &self.ns,
-            &self.coldkey,
-            replicas,
-            signer,
-            registration,
-        )
-        .await
     }
 }
 
@@ -146,15 +118,6 @@ async fn registered(miners: &Api<Miner>) -> Result<(i32, u64, Vec<u64>)> {
         .filter_map(|r| r.last_registration.as_ref().map(|l| l.price_rao))
         .collect();
     Ok((s.registered_replicas, spend, prices))
-}
-
-async fn condition(miners: &Api<Miner>, type_: &str) -> Result<Option<(String, String)>> {
-    Ok(miners.get("m").await?.status.and_then(|s| {
-        s.conditions
-            .into_iter()
-            .find(|c| c.type_ == type_)
-            .map(|c| (c.status, c.reason))
-    }))
 }
 
 #[tokio::test]
@@ -175,7 +138,7 @@ async fn twenty_replicas_register_under_the_limit_and_resume_as_the_price_decays
     })
     .await?;
     wait_until(Duration::from_secs(30), || async {
-        Ok(condition(&miners, "Registered").await?
+        Ok(status_reason(&miners, "m", "Registered").await?
             == Some(("False".into(), "PriceAboveLimit".into())))
     })
     .await?;
@@ -201,10 +164,8 @@ async fn twenty_replicas_register_under_the_limit_and_resume_as_the_price_decays
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     wait_until(Duration::from_secs(30), || async {
-        Ok(
-            condition(&miners, "Registered").await?
-                == Some(("True".into(), "AllRegistered".into())),
-        )
+        Ok(status_reason(&miners, "m", "Registered").await?
+            == Some(("True".into(), "AllRegistered".into())))
     })
     .await?;
     // Spend equals the sum of the prices the chain charged, and each was paid once.
@@ -547,7 +508,8 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
     w.chain.advance(FINALITY_LAG).await?;
     let pruned_at = Instant::now();
     wait_until(Duration::from_secs(30), || async {
-        Ok(condition(&miners, "Deregistered").await? == Some(("True".into(), "UidLost".into())))
+        Ok(status_reason(&miners, "m", "Deregistered").await?
+            == Some(("True".into(), "UidLost".into())))
     })
     .await?;
     eprintln!("deregistration noticed after {:?}", pruned_at.elapsed());
@@ -601,7 +563,7 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
     .await?;
     assert_eq!(ours().await?, 3);
     wait_until(Duration::from_secs(30), || async {
-        Ok(condition(&miners, "Deregistered")
+        Ok(status_reason(&miners, "m", "Deregistered")
             .await?
             .is_some_and(|(s, _)| s == "False"))
     })
@@ -921,7 +883,9 @@ async fn twenty_registrations_from_one_coldkey_with_finality_lag_reuse_no_nonce(
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(registered(&miners).await?.0, 20);
     assert_ne!(
-        condition(&miners, "Deregistered").await?.map(|(s, _)| s),
+        status_reason(&miners, "m", "Deregistered")
+            .await?
+            .map(|(s, _)| s),
         Some("True".into())
     );
     let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), &w.ns);

@@ -7,6 +7,7 @@
 //! The window is `E2E_SIGNER_WINDOW_SECS` (default 60). The figures measured (base, peak and
 //! final RSS, derivations, reconciles) are printed to stderr.
 
+use e2e::fixtures::ready_reason;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -51,15 +52,6 @@ fn metric(scrape: &str, series: &str) -> f64 {
         .filter(|l| l.starts_with(series))
         .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
         .sum()
-}
-
-async fn ready_reason(miners: &Api<Miner>, name: &str) -> Result<Option<(String, String)>> {
-    Ok(miners.get(name).await?.status.and_then(|s| {
-        s.conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| (c.reason, c.message))
-    }))
 }
 
 async fn secret(secrets: &Api<Secret>, name: &str, key: &str, value: &[u8]) -> Result<()> {

@@ -2,6 +2,7 @@
 //! replicas explained, scaling with kept hotkeys, one-at-a-time rollouts, NodePort exposure,
 //! only-own-hotkey mounts, and self-healing after deletions and a node loss.
 
+use e2e::fixtures::condition;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -53,19 +54,6 @@ spec:
 {extra}
 "#
     ))?)
-}
-
-async fn condition(
-    miners: &Api<Miner>,
-    name: &str,
-    type_: &str,
-) -> Result<Option<(String, String, String)>> {
-    Ok(miners.get(name).await?.status.and_then(|s| {
-        s.conditions
-            .into_iter()
-            .find(|c| c.type_ == type_)
-            .map(|c| (c.status, c.reason, c.message))
-    }))
 }
 
 async fn wait_ready(miners: &Api<Miner>, name: &str, replicas: i32) -> Result<()> {
