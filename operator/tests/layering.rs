@@ -265,3 +265,61 @@ fn no_controller_imports_the_simulation() {
     }
     assert!(bad.is_empty(), "controllers using the simulation: {bad:?}");
 }
+
+/// What only the one kube writer (`controller/apply.rs`) may name: the API's write parameters.
+const KUBE_WRITES: &[&str] = &[
+    "Patch::Apply",
+    "Patch::Merge",
+    "Patch::Json",
+    "Patch::Strategic",
+    "PostParams",
+    "DeleteParams",
+    "patch_status(",
+    ".replace_status(",
+];
+
+#[test]
+fn the_applier_is_the_only_kube_writer_of_the_controllers() {
+    let mut bad = vec![];
+    let files = rs_files(&src().join("controller"));
+    assert!(files.iter().any(|p| p.ends_with("controller/apply.rs")));
+    for p in files.iter().filter(|p| !p.ends_with("controller/apply.rs")) {
+        let text = code(&read(p));
+        for s in KUBE_WRITES {
+            if text.contains(s) {
+                bad.push(format!("{}: {s}", p.display()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "kube writes outside controller/apply.rs: {bad:?}"
+    );
+    // The check reads what it looks for: the applier itself names them.
+    let applier = code(&read(&src().join("controller/apply.rs")));
+    for s in [
+        "Patch::Apply",
+        "Patch::Merge",
+        "PostParams",
+        "DeleteParams",
+        "patch_status(",
+    ] {
+        assert!(applier.contains(s), "apply.rs does not name {s}");
+    }
+}
+
+#[test]
+fn the_chain_writer_is_the_only_chain_writer() {
+    // Only chain/writer.rs calls the write half of a chain (sign, submit, localnet calls); the
+    // controllers get a reader and a writer's turn.
+    let mut bad = vec![];
+    for p in rs_files(&src().join("controller")) {
+        let text = code(&read(&p));
+        for s in [".chain()", "Arc<dyn Chain>", "dyn Chain"] {
+            if text.contains(s) {
+                bad.push(format!("{}: {s}", p.display()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "controllers holding a chain: {bad:?}");
+}

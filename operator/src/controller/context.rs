@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::core::error_boundary::InvalidObject;
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::Action;
@@ -19,157 +19,8 @@ use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
 
-/// Field manager of every write the operator makes.
-pub const FIELD_MANAGER: &str = "subnet-operator";
-
-/// Errors of a reconcile, named after the step that failed. The variant name is the metric
-/// label and the event reason.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Reading the referenced Subnet failed (other than not found).
-    #[error("reading Subnet {name}: {source}")]
-    FetchSubnet {
-        /// Subnet name.
-        name: String,
-        /// API error.
-        #[source]
-        source: kube::Error,
-    },
-    /// Reading a referenced Secret failed (other than not found).
-    #[error("reading Secret {name}: {source}")]
-    FetchSecret {
-        /// Secret name.
-        name: String,
-        /// API error.
-        #[source]
-        source: kube::Error,
-    },
-    /// Creating or updating a Secret failed.
-    #[error("writing Secret {name}: {source}")]
-    ApplySecret {
-        /// Secret name.
-        name: String,
-        /// API error.
-        #[source]
-        source: kube::Error,
-    },
-    /// Listing a kind of child object failed.
-    #[error("listing {kind}s: {source}")]
-    ListChildren {
-        /// Kind.
-        kind: String,
-        /// API error.
-        #[source]
-        source: kube::Error,
-    },
-    /// Applying a child object failed.
-    #[error("applying {kind} {name}: {source}")]
-    ApplyChild {
-        /// Kind.
-        kind: String,
-        /// Name.
-        name: String,
-        /// API error.
-        #[source]
-        source: kube::Error,
-    },
-    /// Deleting a child object failed.
-    #[error("deleting {kind} {name}: {source}")]
-    DeleteChild {
-        /// Kind.
-        kind: String,
-        /// Name.
-        name: String,
-        /// API error.
-        #[source]
-        source: kube::Error,
-    },
-    /// Writing status failed.
-    #[error("writing status: {0}")]
-    PatchStatus(#[source] kube::Error),
-    /// The object could not be read as this operator's type (schema drift or a bad object that
-    /// bypassed admission).
-    #[error("invalid object: {0}")]
-    InvalidObject(String),
-    /// The object has no namespace (all kinds are namespaced).
-    #[error("object has no namespace")]
-    MissingNamespace,
-    /// Serializing a value for the API failed.
-    #[error("serializing: {0}")]
-    Serialize(#[source] serde_json::Error),
-}
-
-impl Error {
-    /// Every [`Error::metric_label`].
-    pub const LABELS: &'static [&'static str] = &[
-        "FetchSubnet",
-        "FetchSecret",
-        "ApplySecret",
-        "ListChildren",
-        "ApplyChild",
-        "DeleteChild",
-        "PatchStatus",
-        "InvalidObject",
-        "MissingNamespace",
-        "Serialize",
-    ];
-
-    /// Stable name of the variant, used as the metric label and event reason.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::FetchSubnet { .. } => "FetchSubnet",
-            Error::FetchSecret { .. } => "FetchSecret",
-            Error::ApplySecret { .. } => "ApplySecret",
-            Error::ListChildren { .. } => "ListChildren",
-            Error::ApplyChild { .. } => "ApplyChild",
-            Error::DeleteChild { .. } => "DeleteChild",
-            Error::PatchStatus(_) => "PatchStatus",
-            Error::InvalidObject(_) => "InvalidObject",
-            Error::MissingNamespace => "MissingNamespace",
-            Error::Serialize(_) => "Serialize",
-        }
-    }
-
-    /// A one-line message for a condition or an event: the step, and the API server's own
-    /// message when it answered (not the debug dump of its whole response).
-    pub fn summary(&self) -> String {
-        let api = |e: &kube::Error| match e {
-            kube::Error::Api(status) => status.message.clone(),
-            other => other.to_string(),
-        };
-        match self {
-            Error::FetchSubnet { name, source } => {
-                format!("reading Subnet {name}: {}", api(source))
-            }
-            Error::FetchSecret { name, source } => {
-                format!("reading Secret {name}: {}", api(source))
-            }
-            Error::ApplySecret { name, source } => {
-                format!("writing Secret {name}: {}", api(source))
-            }
-            Error::ListChildren { kind, source } => format!("listing {kind}s: {}", api(source)),
-            Error::ApplyChild { kind, name, source } => {
-                format!("applying {kind} {name}: {}", api(source))
-            }
-            Error::DeleteChild { kind, name, source } => {
-                format!("deleting {kind} {name}: {}", api(source))
-            }
-            Error::PatchStatus(source) => format!("writing status: {}", api(source)),
-            other => other.to_string(),
-        }
-    }
-
-    /// Permanent errors are not retried until the object changes.
-    pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            Error::InvalidObject(_) | Error::MissingNamespace | Error::Serialize(_)
-        )
-    }
-}
-
-/// Result of a reconcile.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub use super::apply::{Applier, FIELD_MANAGER};
+pub use super::error::{Error, Result};
 
 /// Shared state of all controllers.
 pub struct Context {
@@ -245,31 +96,19 @@ impl Context {
         }
     }
 
+    /// The kube writer into `namespace`, counting writes under `owner` (a kind).
+    pub fn applier<'a>(&'a self, namespace: &'a str, owner: &'a str) -> Applier<'a> {
+        Applier::new(&self.client, &self.metrics, namespace, owner)
+    }
+
     /// Writes `status` of `obj` with server-side apply on the status subresource.
     pub async fn apply_status<K, S>(&self, obj: &K, status: &S) -> Result<()>
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + Clone
-            + Debug
-            + DeserializeOwned,
+        K: super::apply::Object,
         S: Serialize,
     {
         let ns = obj.namespace().ok_or(Error::MissingNamespace)?;
-        let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
-        let body = serde_json::json!({
-            "apiVersion": K::api_version(&()),
-            "kind": K::kind(&()),
-            "status": serde_json::to_value(status).map_err(Error::Serialize)?,
-        });
-        self.metrics.wrote(&K::kind(&()), "status");
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(Error::PatchStatus)?;
-        Ok(())
+        self.applier(&ns, &K::kind(&())).status(obj, status).await
     }
 
     fn backoff(&self, key: String, generation: Option<i64>) -> Duration {
@@ -469,30 +308,18 @@ where
     if let Err(e) = ctx.recorder.publish(&ev, &reference).await {
         tracing::warn!(error = %e, "could not publish event");
     }
-    let body = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": kind,
-        "status": {
+    let status = serde_json::json!({
+        "observedGeneration": invalid.metadata.generation,
+        "conditions": [{
+            "type": "Ready",
+            "status": "False",
+            "reason": "InvalidObject",
+            "message": message,
+            "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
             "observedGeneration": invalid.metadata.generation,
-            "conditions": [{
-                "type": "Ready",
-                "status": "False",
-                "reason": "InvalidObject",
-                "message": message,
-                "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string(),
-                "observedGeneration": invalid.metadata.generation,
-            }],
-        },
+        }],
     });
-    ctx.metrics.wrote(&kind, "status");
-    if let Err(e) = api
-        .patch_status(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-    {
+    if let Err(e) = ctx.applier(ns, &kind).raw_status::<K>(name, status).await {
         tracing::warn!(error = %e, "could not write status of an invalid object");
     }
     err

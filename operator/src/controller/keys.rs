@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::runtime::events::EventType;
 
-use super::context::{Context, Error, FIELD_MANAGER, Result};
+use super::apply::Created;
+use super::context::{Context, Error, Result};
 use super::validate::Problem;
 use crate::crd::FleetKind;
 use crate::crd::fleet::{FleetSpec, KeyFormat};
@@ -256,29 +257,19 @@ async fn create_hotkey<K: FleetKind>(
     let secret = secrets::hotkey_secret(&kind, &name, ns, index, &key, &source);
     let ss58 = key.ss58();
     drop(key);
-    ctx.metrics.wrote(&kind, "secret");
-    match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            // Created concurrently: read what is there now.
-            let s = api
-                .get(&secret_name)
-                .await
-                .map_err(|source| Error::FetchSecret {
-                    name: secret_name.clone(),
-                    source,
-                })?;
-            return Ok(match secrets::classify(&s, &kind, &name, index) {
-                Existing::Ours { ss58 } => Ok(HotkeyRef { ss58, secret_name }),
-                Existing::Foreign => Err(Problem::HotkeySecretConflict { name: secret_name }),
-            });
-        }
-        Err(source) => {
-            return Err(Error::ApplySecret {
-                name: secret_name,
+    if let Created::AlreadyExists = ctx.applier(ns, &kind).create(&secret).await? {
+        // Created concurrently: read what is there now.
+        let s = api
+            .get(&secret_name)
+            .await
+            .map_err(|source| Error::FetchSecret {
+                name: secret_name.clone(),
                 source,
-            });
-        }
+            })?;
+        return Ok(match secrets::classify(&s, &kind, &name, index) {
+            Existing::Ours { ss58 } => Ok(HotkeyRef { ss58, secret_name }),
+            Existing::Foreign => Err(Problem::HotkeySecretConflict { name: secret_name }),
+        });
     }
     let how = match &source {
         Source::Generated => "generated".to_string(),
@@ -346,17 +337,7 @@ async fn ensure_coldkeypub<K: FleetKind>(
     if same {
         return Ok(None);
     }
-    ctx.metrics.wrote(&K::kind(&()), "secret");
-    api.patch(
-        &want_name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&want),
-    )
-    .await
-    .map_err(|source| Error::ApplySecret {
-        name: want_name,
-        source,
-    })?;
+    ctx.applier(ns, &K::kind(&())).apply(&want).await?;
     Ok(None)
 }
 

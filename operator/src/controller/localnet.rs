@@ -16,16 +16,17 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::apply::Created;
 use super::build::localnet::{self as build, LocalnetInput};
 use super::build::stamped;
-use super::context::{Context, Error, FIELD_MANAGER, Result};
+use super::context::{Context, Error, Result};
 use crate::chain::{ChainError, Hyperparameter, LocalnetCall, NETWORK_LOCK_RAO};
 use crate::crd::common::{rao_to_tao, tao_to_rao};
 use crate::crd::subnet::{LocalnetSpec, ScaffoldStep, SubnetStatus};
@@ -273,19 +274,7 @@ where
     {
         return Ok(current);
     }
-    ctx.metrics.wrote("Subnet", &K::kind(&()).to_lowercase());
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .map(Some)
-    .map_err(|source| Error::ApplyChild {
-        kind: K::kind(&()).to_string(),
-        name,
-        source,
-    })
+    ctx.applier(ns, "Subnet").apply(obj).await.map(Some)
 }
 
 /// The owner keys of the localnet's subnet: created once in an owned Secret (the localnet and
@@ -334,17 +323,15 @@ async fn owner_keys(
                 type_: Some("Opaque".to_string()),
                 ..Default::default()
             };
-            ctx.metrics.wrote("Subnet", "secret");
-            match api.create(&PostParams::default(), &secret).await {
-                Ok(s) => s,
+            match ctx.applier(ns, "Subnet").create(&secret).await? {
+                Created::New(s) => s,
                 // Created concurrently: read it back.
-                Err(kube::Error::Api(e)) if e.code == 409 => {
+                Created::AlreadyExists => {
                     api.get(&name).await.map_err(|source| Error::FetchSecret {
                         name: name.clone(),
                         source,
                     })?
                 }
-                Err(source) => return Err(Error::ApplySecret { name, source }),
             }
         }
     };

@@ -4,8 +4,10 @@
 //! compute the desired status (pure), and write only what differs. Writes use server-side apply
 //! with one field manager.
 
+pub mod apply;
 pub mod build;
 pub mod context;
+pub mod error;
 pub mod fleet;
 pub mod keys;
 pub mod localnet;

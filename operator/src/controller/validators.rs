@@ -3,12 +3,10 @@
 //! after a restart the next one can only come another `restartAfterStaleTempos` later, and at
 //! most `maxRestarts` happen within `restartWindow`; past that the operator only reports.
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams};
 use kube::runtime::events::EventType;
 
-use super::context::{Context, Error, Result};
+use super::context::{Context, Result};
 use crate::chain::SubnetSnapshot;
 use crate::crd::FleetKind;
 use crate::crd::common::{parse_duration_secs, rao_to_tao};
@@ -225,21 +223,11 @@ pub async fn reconcile<K: FleetKind>(
         .await;
     }
     let ns = obj.meta().namespace.clone().unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let kind = K::kind(&());
+    let writer = ctx.applier(&ns, &kind);
     for (i, pod) in &obs.restart {
-        ctx.metrics.wrote(&K::kind(&()), "delete-pod");
-        ctx.metrics.stale_restart(&K::kind(&()));
-        match pods.delete(pod, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(source) => {
-                return Err(Error::DeleteChild {
-                    kind: "Pod".into(),
-                    name: pod.clone(),
-                    source,
-                });
-            }
-        }
+        ctx.metrics.stale_restart(&kind);
+        writer.restart_pod(pod).await?;
         ctx.publish(
             obj,
             EventType::Warning,

@@ -9,14 +9,13 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::build::workload::{self, template_hash};
 use super::build::{self, FleetInput, REPLICA_INDEX_LABEL, ReplicaInput, stamped};
-use super::context::{Context, Error, FIELD_MANAGER, Result};
+use super::context::{Context, Error, Result};
 use super::keys::HotkeyRef;
 use super::rollout::{self, ReplicaState, Template};
 use crate::crd::fleet::ReplicaPhase;
@@ -116,51 +115,6 @@ pub async fn list_children(ctx: &Context, f: &FleetInput<'_>) -> Result<Children
     })
 }
 
-async fn apply<K>(ctx: &Context, f: &FleetInput<'_>, obj: &K) -> Result<K>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), f.namespace);
-    let name = obj.name_any();
-    ctx.metrics.wrote(f.kind, &K::kind(&()).to_lowercase());
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .map_err(|source| Error::ApplyChild {
-        kind: K::kind(&()).to_string(),
-        name,
-        source,
-    })
-}
-
-async fn delete<K>(ctx: &Context, f: &FleetInput<'_>, name: &str) -> Result<()>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), f.namespace);
-    ctx.metrics
-        .wrote(f.kind, &format!("delete-{}", K::kind(&()).to_lowercase()));
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(source) => Err(Error::DeleteChild {
-            kind: K::kind(&()).to_string(),
-            name: name.to_string(),
-            source,
-        }),
-    }
-}
-
 /// Brings the workloads to the desired state for the `active` replicas that have a hotkey, and
 /// removes replicas that are no longer active.
 pub async fn reconcile(
@@ -174,18 +128,21 @@ pub async fn reconcile(
 ) -> Result<WorkloadObservation> {
     let spec = f.spec;
     let mut obs = WorkloadObservation::default();
+    let writer = ctx.applier(f.namespace, f.kind);
 
     // Scale-in: remove what is no longer active. Hotkey Secrets stay (see keys).
     for (&i, sts) in &children.statefulsets {
         if !active.contains(&i) {
-            delete::<StatefulSet>(ctx, f, &sts.name_any()).await?;
+            writer.delete::<StatefulSet>(&sts.name_any()).await?;
             if let Some(svc) = children.services.get(&i) {
-                delete::<Service>(ctx, f, &svc.name_any()).await?;
+                writer.delete::<Service>(&svc.name_any()).await?;
             }
             if spec.storage.as_ref().map(|s| s.when_scaled) == Some(RetentionPolicy::Delete)
                 && let Some(pvc) = children.pvcs.get(&i)
             {
-                delete::<PersistentVolumeClaim>(ctx, f, &pvc.name_any()).await?;
+                writer
+                    .delete::<PersistentVolumeClaim>(&pvc.name_any())
+                    .await?;
             }
         }
     }
@@ -199,7 +156,7 @@ pub async fn reconcile(
             let have = children.services.get(&i);
             let svc = match have {
                 Some(h) if stamped(&h.metadata) == stamped(&want.metadata) => h.clone(),
-                _ => apply(ctx, f, &want).await?,
+                _ => writer.apply(&want).await?,
             };
             let sp = svc.spec.as_ref();
             match spec.axon.exposure {
@@ -233,7 +190,7 @@ pub async fn reconcile(
         if let Some(want) = workload::pvc(f, i)
             && !children.pvcs.contains_key(&i)
         {
-            apply(ctx, f, &want).await?;
+            writer.apply(&want).await?;
         }
     }
 
@@ -284,13 +241,13 @@ pub async fn reconcile(
     for (&i, want) in &desired {
         match children.statefulsets.get(&i) {
             None => {
-                apply(ctx, f, want).await?;
+                writer.apply(want).await?;
             }
             Some(have) if stamped(&have.metadata) == stamped(&want.metadata) => {}
             Some(have) => {
                 let template_changed = template_hash(have) != template_hash(want);
                 if !template_changed || may_update.contains(&i) {
-                    apply(ctx, f, want).await?;
+                    writer.apply(want).await?;
                 } else {
                     obs.outdated.insert(i);
                 }
@@ -308,7 +265,7 @@ pub async fn reconcile(
                     source,
                 })?;
         if have.as_ref().map(|h| stamped(&h.metadata)) != Some(stamped(&want.metadata)) {
-            apply(ctx, f, &want).await?;
+            writer.apply(&want).await?;
         }
     }
 

@@ -10,10 +10,8 @@ pub mod plan;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams};
 use kube::runtime::events::EventType;
 
 use super::context::{Context, Error, Result};
@@ -63,20 +61,9 @@ pub const SPEND_LEDGER_ANNOTATION: &str = "subnet-operator.io/spend";
 async fn write_ledger<K: FleetKind>(ctx: &Context, obj: &K, spend: &SpendStatus) -> Result<()> {
     let ns = obj.namespace().ok_or(Error::MissingNamespace)?;
     let value = serde_json::to_string(spend).map_err(Error::Serialize)?;
-    let patch = serde_json::json!({"metadata": {"annotations": {SPEND_LEDGER_ANNOTATION: value}}});
-    ctx.metrics.wrote(&K::kind(&()), "spend-ledger");
-    Api::<K>::namespaced(ctx.client.clone(), &ns)
-        .patch(
-            &obj.name_any(),
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|source| Error::ApplyChild {
-            kind: K::kind(&()).to_string(),
-            name: obj.name_any(),
-            source,
-        })?;
+    ctx.applier(&ns, &K::kind(&()))
+        .annotate(obj, SPEND_LEDGER_ANNOTATION, &value, "spend-ledger")
+        .await?;
     Ok(())
 }
 
@@ -158,22 +145,8 @@ pub async fn reconcile<K: FleetKind>(
             crate::controller::build::replica_name(&obj.name_any(), *i)
         );
         let restarted = match obj.meta().namespace.as_deref() {
-            Some(ns) => {
-                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-                ctx.metrics.wrote(&K::kind(&()), "delete-pod");
-                match pods.delete(&pod, &DeleteParams::default()).await {
-                    Ok(_) => true,
-                    Err(kube::Error::Api(e)) if e.code == 404 => false,
-                    Err(source) => {
-                        return Err(Error::DeleteChild {
-                            kind: "Pod".into(),
-                            name: pod,
-                            source,
-                        });
-                    }
-                }
-            }
-            _ => false,
+            Some(ns) => ctx.applier(ns, &K::kind(&())).restart_pod(&pod).await?,
+            None => false,
         };
         ctx.publish(
             obj,
