@@ -9,7 +9,7 @@
 //! checked against whichever guard the runtime has (the chain's `register_limit`, or the client's
 //! refusal to send `burned_register` above it).
 
-use super::{Chain, ChainError, Hyperparameter, LocalnetCall, RegisterCall};
+use super::{Chain, ChainError, DispatchError, Hyperparameter, LocalnetCall, RegisterCall};
 use crate::keys::Hotkey;
 use crate::keys::signer::Signer;
 
@@ -185,7 +185,7 @@ pub async fn run(chain: &dyn Chain) -> Result<(), ContractError> {
     // client refuses to send it (and nothing is charged).
     match (snap.price_guard, chain.submit(&low).await) {
         (super::PriceGuard::Chain, Ok(o))
-            if o.result == Err("SubtensorModule.RegistrationPriceLimitExceeded".to_string()) => {}
+            if o.result == Err(DispatchError::RegistrationPriceLimitExceeded) => {}
         (super::PriceGuard::Client, Err(ChainError::PriceAboveLimit { burn, limit }))
             if burn == snap.burn && limit == snap.burn.saturating_sub(1) =>
         {
@@ -292,7 +292,7 @@ pub async fn run(chain: &dyn Chain) -> Result<(), ContractError> {
         .submit(&dup)
         .await
         .map_err(|e| fail("submit (duplicate)", e))?;
-    if o.result != Err("SubtensorModule.HotKeyAlreadyRegisteredInSubNet".to_string()) {
+    if o.result != Err(DispatchError::HotKeyAlreadyRegisteredInSubNet) {
         return Err(fail("duplicate", format!("{:?}", o.result)));
     }
     let snap = chain

@@ -18,9 +18,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AccountId, AccountInfo, Chain, ChainError, ChainHead, Hyperparameter, LocalnetCall,
-    LocalnetOutcome, Neuron, PreparedTx, RegisterCall, Result, SignedLocalnetCall, SubnetSnapshot,
-    TxOutcome, localnet_payload, payload_hash, signing_payload,
+    AccountId, AccountInfo, Chain, ChainError, ChainHead, DispatchError, Hyperparameter,
+    LocalnetCall, LocalnetOutcome, Neuron, PreparedTx, RegisterCall, Result, SignedLocalnetCall,
+    SubnetSnapshot, TxOutcome, localnet_payload, payload_hash, signing_payload,
 };
 use crate::crd::common::tao_to_rao;
 use crate::keys::{ss58_decode, verify};
@@ -469,7 +469,7 @@ impl MemoryChain {
             .push((tx.call.clone(), block, result.clone()));
         Ok(LocalnetOutcome {
             block: s.block,
-            result,
+            result: result.map_err(DispatchError::from),
         })
     }
 
@@ -546,7 +546,7 @@ impl MemoryChain {
         let outcome = TxOutcome {
             block,
             hash: tx.hash.clone(),
-            result,
+            result: result.map_err(DispatchError::from),
             fee: s.fee,
         };
         s.txs.insert(tx.hash.clone(), outcome.clone());

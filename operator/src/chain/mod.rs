@@ -514,11 +514,146 @@ pub struct TxOutcome {
     pub block: u64,
     /// Transaction hash.
     pub hash: String,
-    /// `Ok(uid, burn paid)` or the dispatch error's name.
-    pub result: std::result::Result<(u16, u64), String>,
+    /// `Ok(uid, burn paid)` or the dispatch error.
+    pub result: std::result::Result<(u16, u64), DispatchError>,
     /// The transaction fee the chain charged (`TransactionPayment.TransactionFeePaid`), in rao.
     #[serde(default)]
     pub fee: u64,
+}
+
+/// Why the chain refused a transaction: its dispatch error, by the names the runtime's metadata
+/// gives (`Pallet.Error`). The errors the operator acts on are variants; the rest keep their
+/// full name in [`DispatchError::Other`]. On the wire (the simulation's JSON) it is the
+/// `Pallet.Error` string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum DispatchError {
+    /// `SubtensorModule.RegistrationPriceLimitExceeded`: the burn is above the call's limit.
+    RegistrationPriceLimitExceeded,
+    /// `SubtensorModule.TooManyRegistrationsThisBlock`.
+    TooManyRegistrationsThisBlock,
+    /// `SubtensorModule.TooManyRegistrationsThisInterval`.
+    TooManyRegistrationsThisInterval,
+    /// `SubtensorModule.NoNeuronIdAvailable`: the subnet is full of immune neurons.
+    NoNeuronIdAvailable,
+    /// `SubtensorModule.NotEnoughBalanceToStake`: the coldkey cannot pay.
+    NotEnoughBalanceToStake,
+    /// `Balances.InsufficientBalance`.
+    InsufficientBalance,
+    /// `SubtensorModule.SubNetRegistrationDisabled`.
+    SubNetRegistrationDisabled,
+    /// `SubtensorModule.SubtokenDisabled`: the subnet has not started.
+    SubtokenDisabled,
+    /// `SubtensorModule.NonAssociatedColdKey`: the hotkey belongs to another coldkey.
+    NonAssociatedColdKey,
+    /// `SubtensorModule.HotKeyAlreadyRegisteredInSubNet`.
+    HotKeyAlreadyRegisteredInSubNet,
+    /// `SubtensorModule.RegistrationNotPermittedOnRootSubnet`.
+    RegistrationNotPermittedOnRootSubnet,
+    /// `SubtensorModule.SubnetNotExists`.
+    SubnetNotExists,
+    /// `Proxy.NotProxy`: the signer is not a proxy of the real account.
+    NotProxy,
+    /// `Proxy.Unproxyable`: the proxy type does not allow the call.
+    Unproxyable,
+    /// `DispatchError.BadOrigin`.
+    BadOrigin,
+    /// Any other error, as `Pallet.Error` (or however the chain named it).
+    Other(String),
+}
+
+impl DispatchError {
+    /// The known errors with their full names.
+    const KNOWN: &'static [(&'static str, DispatchError)] = &[
+        (
+            "SubtensorModule.RegistrationPriceLimitExceeded",
+            Self::RegistrationPriceLimitExceeded,
+        ),
+        (
+            "SubtensorModule.TooManyRegistrationsThisBlock",
+            Self::TooManyRegistrationsThisBlock,
+        ),
+        (
+            "SubtensorModule.TooManyRegistrationsThisInterval",
+            Self::TooManyRegistrationsThisInterval,
+        ),
+        (
+            "SubtensorModule.NoNeuronIdAvailable",
+            Self::NoNeuronIdAvailable,
+        ),
+        (
+            "SubtensorModule.NotEnoughBalanceToStake",
+            Self::NotEnoughBalanceToStake,
+        ),
+        ("Balances.InsufficientBalance", Self::InsufficientBalance),
+        (
+            "SubtensorModule.SubNetRegistrationDisabled",
+            Self::SubNetRegistrationDisabled,
+        ),
+        ("SubtensorModule.SubtokenDisabled", Self::SubtokenDisabled),
+        (
+            "SubtensorModule.NonAssociatedColdKey",
+            Self::NonAssociatedColdKey,
+        ),
+        (
+            "SubtensorModule.HotKeyAlreadyRegisteredInSubNet",
+            Self::HotKeyAlreadyRegisteredInSubNet,
+        ),
+        (
+            "SubtensorModule.RegistrationNotPermittedOnRootSubnet",
+            Self::RegistrationNotPermittedOnRootSubnet,
+        ),
+        ("SubtensorModule.SubnetNotExists", Self::SubnetNotExists),
+        ("Proxy.NotProxy", Self::NotProxy),
+        ("Proxy.Unproxyable", Self::Unproxyable),
+        ("DispatchError.BadOrigin", Self::BadOrigin),
+    ];
+
+    /// The full name, `Pallet.Error`.
+    pub fn full_name(&self) -> &str {
+        match self {
+            Self::Other(s) => s,
+            known => Self::KNOWN
+                .iter()
+                .find(|(_, e)| e == known)
+                .map(|(n, _)| *n)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The error's own name, without its pallet (a metric label).
+    pub fn name(&self) -> &str {
+        let full = self.full_name();
+        full.rsplit('.').next().unwrap_or(full)
+    }
+}
+
+impl From<String> for DispatchError {
+    fn from(s: String) -> Self {
+        Self::KNOWN
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, e)| e.clone())
+            .unwrap_or(Self::Other(s))
+    }
+}
+
+impl From<&str> for DispatchError {
+    fn from(s: &str) -> Self {
+        Self::from(s.to_string())
+    }
+}
+
+impl From<DispatchError> for String {
+    fn from(e: DispatchError) -> Self {
+        e.full_name().to_string()
+    }
+}
+
+impl std::fmt::Display for DispatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.full_name())
+    }
 }
 
 /// A subnet hyperparameter a localnet scaffold sets (AdminUtils setters, CHAIN.md §1).
@@ -613,8 +748,8 @@ pub enum LocalnetCall {
 pub struct LocalnetOutcome {
     /// Block it was included in.
     pub block: u64,
-    /// `Ok(netuid created by register_network, if any)` or the dispatch error's name.
-    pub result: std::result::Result<Option<u16>, String>,
+    /// `Ok(netuid created by register_network, if any)` or the dispatch error.
+    pub result: std::result::Result<Option<u16>, DispatchError>,
 }
 
 /// A signed localnet call (the simulation's wire format).
@@ -760,5 +895,34 @@ mod tests {
         // genesis only: an upgrade is not a reset.
         assert!(!run1.is_reset_from("0x45"));
         assert!(run1.is_reset_from("0x46"));
+    }
+
+    #[test]
+    fn dispatch_errors_are_named_as_the_chain_names_them_and_keep_the_rest() {
+        for (name, e) in DispatchError::KNOWN {
+            assert_eq!(DispatchError::from(*name), *e);
+            assert_eq!(e.to_string(), *name);
+            assert!(!matches!(e, DispatchError::Other(_)));
+        }
+        let e = DispatchError::from("SubtensorModule.HotKeyAlreadyRegisteredInSubNet");
+        assert_eq!(e, DispatchError::HotKeyAlreadyRegisteredInSubNet);
+        assert_eq!(e.name(), "HotKeyAlreadyRegisteredInSubNet");
+        // Another pallet's error of the same name is not that error.
+        let other = DispatchError::from("Other.HotKeyAlreadyRegisteredInSubNet");
+        assert_eq!(
+            other,
+            DispatchError::Other("Other.HotKeyAlreadyRegisteredInSubNet".into())
+        );
+        assert_eq!(other.name(), "HotKeyAlreadyRegisteredInSubNet");
+        // The wire format is the name, both ways.
+        let json = serde_json::to_string(&DispatchError::NotProxy).unwrap_or_default();
+        assert_eq!(json, "\"Proxy.NotProxy\"");
+        let back: Result<DispatchError, _> = serde_json::from_str("\"Proxy.NotProxy\"");
+        assert_eq!(back.ok(), Some(DispatchError::NotProxy));
+        let back: Result<DispatchError, _> = serde_json::from_str("\"Drand.Whatever\"");
+        assert_eq!(
+            back.ok(),
+            Some(DispatchError::Other("Drand.Whatever".into()))
+        );
     }
 }

@@ -49,9 +49,9 @@ use subxt::utils::{AccountId32, H256, MultiSignature};
 use subxt::{Metadata, OnlineClient};
 
 use super::{
-    AccountId, AccountInfo, Chain, ChainError, ChainHead, Hyperparameter, LocalnetCall,
-    LocalnetOutcome, Neuron, PreparedTx, PriceGuard, PriceModel, ProxyCheck, ProxyType,
-    RegisterCall, Result, SubnetSnapshot, TxOutcome,
+    AccountId, AccountInfo, Chain, ChainError, ChainHead, DispatchError, Hyperparameter,
+    LocalnetCall, LocalnetOutcome, Neuron, PreparedTx, PriceGuard, PriceModel, ProxyCheck,
+    ProxyType, RegisterCall, Result, SubnetSnapshot, TxOutcome,
 };
 use crate::keys::signer::Signer;
 
@@ -1348,9 +1348,9 @@ async fn register_outcome(at: &AtBlock, found: &Found, hash: &str) -> Result<TxO
     let s = summarize_events(at.metadata_ref(), &evs);
     let burn = found.payer.map_or(0, |p| s.paid_besides_fee(&p));
     let result = match (&s.error, s.registered_uid) {
-        (Some(e), _) => Err(e.clone()),
+        (Some(e), _) => Err(DispatchError::from(e.as_str())),
         (None, Some(uid)) => Ok((uid, burn)),
-        (None, None) => Err("NoNeuronRegisteredEvent".to_string()),
+        (None, None) => Err(DispatchError::from("NoNeuronRegisteredEvent")),
     };
     Ok(TxOutcome {
         block: at.block_number(),
@@ -1871,7 +1871,7 @@ impl Chain for SubxtChain {
             Ok(LocalnetOutcome {
                 block: at.block_number(),
                 result: match sum.error {
-                    Some(e) => Err(e),
+                    Some(e) => Err(DispatchError::from(e)),
                     None => Ok(sum.network_added),
                 },
             })

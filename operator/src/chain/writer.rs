@@ -136,10 +136,10 @@ pub struct Turn<'a> {
 
 /// The outcome label of a dispatch result: `ok`, or the error's last name (`TooManyRegistrations`
 /// of `SubtensorModule.TooManyRegistrations`).
-fn outcome_label(result: &std::result::Result<impl Sized, String>) -> String {
+fn outcome_label(result: &std::result::Result<impl Sized, super::DispatchError>) -> String {
     match result {
         Ok(_) => "ok".to_string(),
-        Err(e) => e.rsplit('.').next().unwrap_or(e).to_string(),
+        Err(e) => e.name().to_string(),
     }
 }
 

@@ -11,7 +11,8 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::super::keys::HotkeyRef;
 use crate::chain::{
-    AccountId, PriceModel, ProxyCheck, ProxyType, RegisterCall, SubnetSnapshot, TxOutcome,
+    AccountId, DispatchError, PriceModel, ProxyCheck, ProxyType, RegisterCall, SubnetSnapshot,
+    TxOutcome,
 };
 use crate::crd::common::rao_to_tao;
 use crate::crd::fleet::{
@@ -176,21 +177,22 @@ pub fn balance_shortfall(
 /// Blocks to wait before trying a registration again after it failed with `error`: one block
 /// for what clears at once, a tempo for a full subnet (UIDs leave immunity), longer for what
 /// only a person can fix — every attempt costs a fee.
-pub fn retry_delay_blocks(error: &str, tempo: u16) -> u64 {
+pub fn retry_delay_blocks(error: &DispatchError, tempo: u16) -> u64 {
+    use crate::chain::DispatchError as E;
     let tempo = u64::from(tempo.max(1));
-    match error.rsplit('.').next().unwrap_or(error) {
-        "RegistrationPriceLimitExceeded" | "TooManyRegistrationsThisBlock" => 1,
-        "TooManyRegistrationsThisInterval" | "NoNeuronIdAvailable" => tempo,
-        "NotEnoughBalanceToStake"
-        | "InsufficientBalance"
-        | "SubNetRegistrationDisabled"
-        | "SubtokenDisabled" => 50,
-        "NonAssociatedColdKey"
-        | "NotProxy"
-        | "Unproxyable"
-        | "RegistrationNotPermittedOnRootSubnet"
-        | "SubnetNotExists" => 600,
-        _ => 10,
+    match error {
+        E::RegistrationPriceLimitExceeded | E::TooManyRegistrationsThisBlock => 1,
+        E::TooManyRegistrationsThisInterval | E::NoNeuronIdAvailable => tempo,
+        E::NotEnoughBalanceToStake
+        | E::InsufficientBalance
+        | E::SubNetRegistrationDisabled
+        | E::SubtokenDisabled => 50,
+        E::NonAssociatedColdKey
+        | E::NotProxy
+        | E::Unproxyable
+        | E::RegistrationNotPermittedOnRootSubnet
+        | E::SubnetNotExists => 600,
+        E::HotKeyAlreadyRegisteredInSubNet | E::BadOrigin | E::Other(_) => 10,
     }
 }
 
@@ -328,7 +330,7 @@ pub fn record_outcome(
     let r = status.replica_statuses.iter_mut().find(|r| r.index == i)?;
     r.pending_registration = None;
     r.retry_at_block = match result {
-        Err(e) if !e.ends_with("HotKeyAlreadyRegisteredInSubNet") => {
+        Err(e) if *e != DispatchError::HotKeyAlreadyRegisteredInSubNet => {
             Some(block.saturating_add(retry_delay_blocks(e, tempo)))
         }
         _ => None,
@@ -349,7 +351,7 @@ pub fn record_outcome(
             spend.spent_tao = rao_to_tao(spend.spent_rao);
             Some(*paid)
         }
-        Err(e) if e.ends_with("HotKeyAlreadyRegisteredInSubNet") => {
+        Err(DispatchError::HotKeyAlreadyRegisteredInSubNet) => {
             r.registered = true;
             None
         }
@@ -798,19 +800,22 @@ mod tests {
     #[test]
     fn failures_back_off_by_how_likely_they_clear() {
         assert_eq!(
-            retry_delay_blocks("SubtensorModule.RegistrationPriceLimitExceeded", 360),
+            retry_delay_blocks(
+                &"SubtensorModule.RegistrationPriceLimitExceeded".into(),
+                360
+            ),
             1
         );
         assert_eq!(
-            retry_delay_blocks("SubtensorModule.NoNeuronIdAvailable", 360),
+            retry_delay_blocks(&"SubtensorModule.NoNeuronIdAvailable".into(), 360),
             360
         );
         assert_eq!(
-            retry_delay_blocks("SubtensorModule.NonAssociatedColdKey", 10),
+            retry_delay_blocks(&"SubtensorModule.NonAssociatedColdKey".into(), 10),
             600
         );
-        assert_eq!(retry_delay_blocks("Proxy.NotProxy", 10), 600);
-        assert_eq!(retry_delay_blocks("Something.New", 10), 10);
+        assert_eq!(retry_delay_blocks(&"Proxy.NotProxy".into(), 10), 600);
+        assert_eq!(retry_delay_blocks(&"Something.New".into(), 10), 10);
         let mut status = FleetStatus {
             replica_statuses: vec![crate::crd::fleet::ReplicaStatus {
                 index: 0,
@@ -825,7 +830,7 @@ mod tests {
             result,
             fee: 7,
         };
-        let e = Err("SubtensorModule.NonAssociatedColdKey".to_string());
+        let e = Err(DispatchError::NonAssociatedColdKey);
         assert_eq!(
             record_outcome(&mut status, &mut spend, 0, &outcome(e, 100), 10),
             None
