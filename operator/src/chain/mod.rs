@@ -9,8 +9,8 @@
 
 pub mod cache;
 pub mod contract;
-pub mod memory;
-pub mod sim;
+pub mod simulation;
+pub use simulation::{memory, sim};
 pub mod subxt_client;
 pub mod writer;
 

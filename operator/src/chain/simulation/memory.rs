@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::chain::{
     AccountId, AccountInfo, Chain, ChainError, ChainHead, DispatchError, Hyperparameter,
     LocalnetCall, LocalnetOutcome, Neuron, PreparedTx, RegisterCall, Result, SignedLocalnetCall,
     SubnetSnapshot, TxOutcome, localnet_payload, payload_hash, signing_payload,
@@ -25,7 +25,7 @@ use super::{
 use crate::crd::common::tao_to_rao;
 use crate::keys::{ss58_decode, verify};
 
-pub use super::{EXISTENTIAL_DEPOSIT, NETWORK_LOCK_RAO};
+pub use crate::chain::{EXISTENTIAL_DEPOSIT, NETWORK_LOCK_RAO};
 /// Blocks a prepared transaction stays valid.
 pub const ERA_BLOCKS: u64 = 32;
 /// Non-immune UIDs a subnet keeps before it prunes immune ones.
@@ -1108,7 +1108,7 @@ impl Chain for MemoryChain {
         call: LocalnetCall,
     ) -> Result<LocalnetOutcome> {
         let nonce = self.account(signer.public()).await?.nonce;
-        self.apply_localnet(&super::sign_localnet(signer, nonce, call))
+        self.apply_localnet(&crate::chain::sign_localnet(signer, nonce, call))
     }
 }
 

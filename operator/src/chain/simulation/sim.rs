@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::memory::{ERA_BLOCKS, MemoryChain, prepare};
-use super::{
+use crate::chain::{
     AccountId, AccountInfo, Chain, ChainError, ChainHead, LocalnetCall, LocalnetOutcome,
     PreparedTx, RegisterCall, Result, SignedLocalnetCall, SubnetSnapshot, TxOutcome,
 };
@@ -417,7 +417,7 @@ impl Chain for SimChain {
         let nonce = self.account(signer.public()).await?.nonce;
         self.post(
             "/chain/localnet",
-            &super::sign_localnet(signer, nonce, call),
+            &crate::chain::sign_localnet(signer, nonce, call),
         )
         .await
     }
