@@ -1,7 +1,7 @@
 //! The Miner and Validator controllers: one generic reconcile over [`FleetKind`].
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
@@ -174,19 +174,19 @@ pub async fn reconcile<K: FleetKind>(
 async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action> {
     let ns = obj.namespace().ok_or(Error::MissingNamespace)?;
     let spec = obj.fleet();
-    let mut observed = observe(&ctx.client, &ns, spec).await?;
-    if observed.problem.is_none() {
-        observed.problem = name_taken(&ctx.client, &ns, obj).await?;
-    }
-    let name = obj.name_any();
+    // validate (pure, once) → dereference (reads only) → the steps → status (pure) → write.
+    let validated = validate::fleet(spec);
+    let mut observed = dereference(ctx, &ns, obj, validated.as_ref().err()).await?;
     // The status as this reconcile builds it; the registration step writes intents through it.
     let mut working = obj.fleet_status().cloned().unwrap_or_default();
     if observed.problem.is_none()
+        && let Ok(numbers) = &validated
         && let Some(coldkey) = observed.coldkey_ss58.clone()
         && let Some(owner) = obj.controller_owner_ref(&())
     {
         working.coldkey = Some(coldkey.clone());
         let kind = K::kind(&());
+        let name = obj.name_any();
         let f = FleetInput {
             kind: &kind,
             component: K::COMPONENT,
@@ -206,119 +206,7 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
                 .map(|s| s.network.clone())
                 .unwrap_or_default(),
         };
-        let children = workloads::list_children(ctx, &f).await?;
-        let existing: BTreeSet<u32> = children.statefulsets.keys().copied().collect();
-        let incentive: BTreeMap<u32, f64> = obj
-            .fleet_status()
-            .map(|s| {
-                s.replica_statuses
-                    .iter()
-                    .filter_map(|r| Some((r.index, r.incentive?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let replicas = u32::try_from(spec.replicas).unwrap_or(0);
-        let active =
-            rollout::active_indices(&existing, replicas, &spec.remove_replicas, &incentive);
-        let indices: Vec<u32> = active.iter().copied().collect();
-        let keys = keys::ensure(ctx, obj, &ns, &coldkey, &indices).await?;
-        observed.problem = keys.problem.clone();
-        let wl = workloads::reconcile(
-            ctx,
-            &f,
-            &children,
-            &active,
-            &keys.hotkeys,
-            working.canary.as_ref(),
-            Timestamp::now(),
-        )
-        .await?;
-        if let (Some(cache), Some(netuid), Ok(numbers), Ok(coldkey)) = (
-            ctx.chain.as_ref(),
-            f.netuid,
-            validate::fleet(spec),
-            crate::keys::ss58_decode(&coldkey),
-        ) {
-            let signer = keys
-                .signer_cache_key
-                .as_ref()
-                .and_then(|k| ctx.signers.get(k));
-            observed.registration = Some(
-                registration::reconcile(
-                    ctx,
-                    obj,
-                    &mut working,
-                    cache,
-                    netuid,
-                    spec,
-                    &numbers,
-                    &keys.hotkeys,
-                    signer,
-                    coldkey,
-                )
-                .await?,
-            );
-        }
-        // Validators on a localnet: the stake the scaffold promises (`localnet.selfStakeTao`).
-        if let (Some(_), Some(cache), Some(netuid), Some(amount)) = (
-            obj.weights_policy(),
-            ctx.chain.as_ref(),
-            f.netuid,
-            observed
-                .subnet_spec
-                .as_ref()
-                .and_then(|s| s.localnet.as_ref())
-                .and_then(|l| l.self_stake_tao.as_deref())
-                .and_then(crate::crd::common::tao_to_rao),
-        ) {
-            let registered: Vec<(u32, [u8; 32])> = working
-                .replica_statuses
-                .iter()
-                .filter(|r| r.registered && r.self_staked_at_block.is_none())
-                .filter_map(|r| {
-                    Some((
-                        r.index,
-                        crate::keys::ss58_decode(r.hotkey.as_deref()?).ok()?,
-                    ))
-                })
-                .collect();
-            let signer = keys
-                .signer_cache_key
-                .as_ref()
-                .and_then(|k| ctx.signers.get(k));
-            if !registered.is_empty() {
-                let (staked, problem) = super::localnet::self_stake(
-                    ctx,
-                    obj,
-                    cache,
-                    netuid,
-                    signer.as_deref(),
-                    &registered,
-                    amount,
-                )
-                .await;
-                for (i, block) in staked {
-                    if let Some(r) = working.replica_statuses.iter_mut().find(|r| r.index == i) {
-                        r.self_staked_at_block = Some(block);
-                    }
-                }
-                if let Some(problem) = problem {
-                    ctx.publish(obj, EventType::Warning, "SelfStakeFailed", problem)
-                        .await;
-                }
-            }
-        }
-        if let (Some(policy), Some(cache), Some(netuid)) =
-            (obj.weights_policy(), ctx.chain.as_ref(), f.netuid)
-            && let Some(Some(snapshot)) = cache.snapshot(netuid)
-        {
-            observed.validators = Some(
-                validators::reconcile(ctx, obj, &mut working, &snapshot, policy, Timestamp::now())
-                    .await?,
-            );
-        }
-        observed.keys = Some(keys);
-        observed.workloads = Some(wl);
+        converge(ctx, obj, &f, numbers, &coldkey, &mut observed, &mut working).await?;
     }
 
     let desired = status::fleet(
@@ -340,69 +228,193 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
         &crate::metrics::FleetLabels {
             namespace: ns.clone(),
             kind: K::kind(&()).to_string(),
-            name: name.clone(),
+            name: obj.name_any(),
         },
         &desired,
     );
-    announce_ready_change(
-        ctx,
-        obj,
-        obj.fleet_status().map(|s| &s.conditions[..]),
-        &desired.conditions,
-    )
-    .await;
-    announce_degraded_change(
-        ctx,
-        obj,
-        obj.fleet_status().map(|s| &s.conditions[..]),
-        &desired.conditions,
-    )
-    .await;
+    let before = obj.fleet_status().map(|s| &s.conditions[..]);
+    announce_ready_change(ctx, obj, before, &desired.conditions).await;
+    announce_degraded_change(ctx, obj, before, &desired.conditions).await;
+    let block_time = ctx.chain.as_ref().map(|c| c.block_time());
+    Ok(match requeue_after(&observed, ctx.resync, block_time) {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    })
+}
 
-    let settling = observed
+/// The steps of a fleet whose references resolved: hotkeys, workloads, registration, a
+/// localnet validator's self-stake, and the validators' assessment. Each fills its part of
+/// `observed`; registration and validators update `working` (the intent must be in status
+/// before a transaction is sent).
+async fn converge<K: FleetKind>(
+    ctx: &Context,
+    obj: &K,
+    f: &FleetInput<'_>,
+    numbers: &validate::FleetNumbers,
+    coldkey: &str,
+    observed: &mut FleetObservation,
+    working: &mut crate::crd::FleetStatus,
+) -> Result<()> {
+    let (spec, ns) = (f.spec, f.namespace);
+    let children = workloads::list_children(ctx, f).await?;
+    let existing: BTreeSet<u32> = children.statefulsets.keys().copied().collect();
+    let incentive: BTreeMap<u32, f64> = obj
+        .fleet_status()
+        .map(|s| {
+            s.replica_statuses
+                .iter()
+                .filter_map(|r| Some((r.index, r.incentive?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let replicas = u32::try_from(spec.replicas).unwrap_or(0);
+    let active = rollout::active_indices(&existing, replicas, &spec.remove_replicas, &incentive);
+    let indices: Vec<u32> = active.iter().copied().collect();
+    let keys = keys::ensure(ctx, obj, ns, coldkey, &indices).await?;
+    // The registration signer, looked up once for every transaction of this reconcile.
+    let signer = keys
+        .signer_cache_key
+        .as_ref()
+        .and_then(|k| ctx.signers.get(k));
+    observed.problem = keys.problem.clone();
+    let wl = workloads::reconcile(
+        ctx,
+        f,
+        &children,
+        &active,
+        &keys.hotkeys,
+        working.canary.as_ref(),
+        Timestamp::now(),
+    )
+    .await?;
+    if let (Some(cache), Some(netuid), Ok(coldkey)) = (
+        ctx.chain.as_ref(),
+        f.netuid,
+        crate::keys::ss58_decode(coldkey),
+    ) {
+        observed.registration = Some(
+            registration::reconcile(
+                ctx,
+                obj,
+                working,
+                cache,
+                netuid,
+                spec,
+                numbers,
+                &keys.hotkeys,
+                signer.clone(),
+                coldkey,
+            )
+            .await?,
+        );
+    }
+    // Validators on a localnet: the stake the scaffold promises (`localnet.selfStakeTao`).
+    if let (Some(_), Some(cache), Some(netuid), Some(amount)) = (
+        obj.weights_policy(),
+        ctx.chain.as_ref(),
+        f.netuid,
+        observed
+            .subnet_spec
+            .as_ref()
+            .and_then(|s| s.localnet.as_ref())
+            .and_then(|l| l.self_stake_tao.as_deref())
+            .and_then(crate::crd::common::tao_to_rao),
+    ) {
+        let registered: Vec<(u32, [u8; 32])> = working
+            .replica_statuses
+            .iter()
+            .filter(|r| r.registered && r.self_staked_at_block.is_none())
+            .filter_map(|r| {
+                Some((
+                    r.index,
+                    crate::keys::ss58_decode(r.hotkey.as_deref()?).ok()?,
+                ))
+            })
+            .collect();
+        if !registered.is_empty() {
+            let (staked, problem) = super::localnet::self_stake(
+                ctx,
+                obj,
+                cache,
+                netuid,
+                signer.as_deref(),
+                &registered,
+                amount,
+            )
+            .await;
+            for (i, block) in staked {
+                if let Some(r) = working.replica_statuses.iter_mut().find(|r| r.index == i) {
+                    r.self_staked_at_block = Some(block);
+                }
+            }
+            if let Some(problem) = problem {
+                ctx.publish(obj, EventType::Warning, "SelfStakeFailed", problem)
+                    .await;
+            }
+        }
+    }
+    if let (Some(policy), Some(cache), Some(netuid)) =
+        (obj.weights_policy(), ctx.chain.as_ref(), f.netuid)
+        && let Some(Some(snapshot)) = cache.snapshot(netuid)
+    {
+        observed.validators = Some(
+            validators::reconcile(ctx, obj, working, &snapshot, policy, Timestamp::now()).await?,
+        );
+    }
+    observed.keys = Some(keys);
+    observed.workloads = Some(wl);
+    Ok(())
+}
+
+/// When to look at a fleet again (`None`: on its next change). A problem the user must fix
+/// waits for a change; other problems look again in 30 s. Otherwise the resync, shortened
+/// while pods settle (a minute), while registration waits for something (its own time),
+/// for validators about once a tempo, and while a canary's auto-promotion timer runs (5 s).
+fn requeue_after(
+    observed: &FleetObservation,
+    resync: Duration,
+    block_time: Option<Duration>,
+) -> Option<Duration> {
+    match observed.problem {
+        Some(Problem::InvalidSpec(_) | Problem::TemplatePolicy { .. }) => return None,
+        // Referenced objects are watched, but a foreign Secret in the way or a chain-side
+        // change is not: look again soon.
+        Some(_) => return Some(Duration::from_secs(30)),
+        None => {}
+    }
+    let mut after = resync;
+    // Pods and StatefulSets are watched; this only covers what is not an event.
+    if observed
         .workloads
         .as_ref()
-        .is_some_and(|w| w.replicas.values().any(|r| !r.ready));
-    Ok(match observed.problem {
-        Some(Problem::InvalidSpec(_) | Problem::TemplatePolicy { .. }) => Action::await_change(),
-        // Referenced objects are watched, but a foreign Secret in the way or a chain-side change
-        // is not: look again soon.
-        Some(_) => Action::requeue(std::time::Duration::from_secs(30)),
-        // Pods and StatefulSets are watched; the short requeue only covers a canary timer.
-        None => {
-            let mut after = ctx.resync;
-            if settling {
-                after = after.min(std::time::Duration::from_secs(60));
-            }
-            if let Some(r) = observed.registration.as_ref().and_then(|r| r.requeue) {
-                after = after.min(r);
-            }
-            // Weights freshness is a matter of blocks passing: look again about once a tempo.
-            if observed.validators.is_some()
-                && let Some(cache) = ctx.chain.as_ref()
-            {
-                let tempo = observed
-                    .subnet
-                    .as_ref()
-                    .and_then(|s| s.tempo)
-                    .unwrap_or(360);
-                let every = cache.block_time().saturating_mul(u32::from(tempo));
-                after = after.min(every.clamp(
-                    std::time::Duration::from_secs(1),
-                    std::time::Duration::from_secs(60),
-                ));
-            }
-            // A canary's auto-promotion timer is not an event: look again soon.
-            if observed
-                .workloads
-                .as_ref()
-                .is_some_and(|w| w.canary.is_some())
-            {
-                after = after.min(std::time::Duration::from_secs(5));
-            }
-            Action::requeue(after)
-        }
-    })
+        .is_some_and(|w| w.replicas.values().any(|r| !r.ready))
+    {
+        after = after.min(Duration::from_secs(60));
+    }
+    if let Some(r) = observed.registration.as_ref().and_then(|r| r.requeue) {
+        after = after.min(r);
+    }
+    // Weights freshness is a matter of blocks passing: look again about once a tempo.
+    if observed.validators.is_some()
+        && let Some(block_time) = block_time
+    {
+        let tempo = observed
+            .subnet
+            .as_ref()
+            .and_then(|s| s.tempo)
+            .unwrap_or(360);
+        let every = block_time.saturating_mul(u32::from(tempo));
+        after = after.min(every.clamp(Duration::from_secs(1), Duration::from_secs(60)));
+    }
+    // A canary's auto-promotion timer is not an event: look again soon.
+    if observed
+        .workloads
+        .as_ref()
+        .is_some_and(|w| w.canary.is_some())
+    {
+        after = after.min(Duration::from_secs(5));
+    }
+    Some(after)
 }
 
 /// Whether a fleet of the other kind holds this name: the older of the two keeps it (ties go to
@@ -451,11 +463,32 @@ fn chain_endpoint(s: &crate::crd::SubnetSpec) -> Option<String> {
     }
 }
 
-/// Reads what the fleet references and finds the first problem.
-async fn observe(client: &Client, ns: &str, spec: &FleetSpec) -> Result<FleetObservation> {
+/// Reads what the fleet references (reads only) and finds the first problem: the spec's own
+/// (`invalid`, from validation), the Subnet, the Secrets, and a fleet of the other kind that
+/// holds the name.
+async fn dereference<K: FleetKind>(
+    ctx: &Context,
+    ns: &str,
+    obj: &K,
+    invalid: Option<&Problem>,
+) -> Result<FleetObservation> {
+    let mut obs = references(&ctx.client, ns, obj.fleet(), invalid).await?;
+    if obs.problem.is_none() {
+        obs.problem = name_taken(&ctx.client, ns, obj).await?;
+    }
+    Ok(obs)
+}
+
+/// Reads the Subnet and the Secrets the fleet references.
+async fn references(
+    client: &Client,
+    ns: &str,
+    spec: &FleetSpec,
+    invalid: Option<&Problem>,
+) -> Result<FleetObservation> {
     let mut obs = FleetObservation::default();
-    if let Err(p) = validate::fleet(spec) {
-        obs.problem = Some(p);
+    if let Some(p) = invalid {
+        obs.problem = Some(p.clone());
         return Ok(obs);
     }
     let subnets: Api<Subnet> = Api::namespaced(client.clone(), ns);
@@ -613,6 +646,71 @@ pub fn error_policy<K: FleetKind>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fleet_is_looked_at_again_by_what_it_waits_for() {
+        let resync = Duration::from_secs(300);
+        let secs = Duration::from_secs;
+        // A spec the user must fix waits for a change; a missing Secret is looked at in 30 s.
+        let invalid = FleetObservation {
+            problem: Some(Problem::InvalidSpec("x".into())),
+            ..Default::default()
+        };
+        assert_eq!(requeue_after(&invalid, resync, None), None);
+        let missing = FleetObservation {
+            problem: Some(Problem::SubnetNotFound("sn".into())),
+            ..Default::default()
+        };
+        assert_eq!(requeue_after(&missing, resync, None), Some(secs(30)));
+        // Settled: the resync.
+        let mut o = FleetObservation::default();
+        assert_eq!(requeue_after(&o, resync, None), Some(resync));
+        // A pod settling: a minute; a registration waiting 7 s: 7 s.
+        let mut wl = workloads::WorkloadObservation::default();
+        wl.replicas
+            .insert(0, workloads::ReplicaObservation::default());
+        o.workloads = Some(wl.clone());
+        assert_eq!(requeue_after(&o, resync, None), Some(secs(60)));
+        o.registration = Some(registration::RegistrationObservation {
+            requeue: Some(secs(7)),
+            ..Default::default()
+        });
+        assert_eq!(requeue_after(&o, resync, None), Some(secs(7)));
+        // Validators: once a tempo of blocks (10 × 12 s = 120 s, clamped to a minute; 10 × 0.5 s).
+        o.registration = None;
+        o.workloads = None;
+        let verdict = validators::Verdict {
+            type_: "Permitted",
+            status: true,
+            reason: "Permitted",
+            message: String::new(),
+        };
+        o.validators = Some(validators::ValidatorObservation {
+            permitted: verdict.clone(),
+            fresh: verdict,
+            restart: vec![],
+        });
+        o.subnet = Some(crate::crd::SubnetStatus {
+            tempo: Some(10),
+            ..Default::default()
+        });
+        assert_eq!(requeue_after(&o, resync, Some(secs(12))), Some(secs(60)));
+        assert_eq!(
+            requeue_after(&o, resync, Some(Duration::from_millis(500))),
+            Some(secs(5))
+        );
+        // Without a chain, no tempo to count.
+        assert_eq!(requeue_after(&o, resync, None), Some(resync));
+        // A canary's timer: 5 s.
+        wl.replicas.clear();
+        wl.canary = Some(crate::crd::fleet::CanaryStatus {
+            index: 0,
+            template_hash: "h".into(),
+            ready_since: "2026-01-01T00:00:00Z".into(),
+        });
+        o.workloads = Some(wl);
+        assert_eq!(requeue_after(&o, resync, Some(secs(12))), Some(secs(5)));
+    }
 
     #[test]
     fn a_subnets_new_block_does_not_wake_its_fleets_but_a_new_netuid_does() {
