@@ -206,6 +206,16 @@ pub fn set_step(
     }
 }
 
+/// The steps a scaffold reconcile runs, in the bring-up order: each until it is done (or
+/// skipped, when the runtime lacks it), once per chain (a new chain clears them all); funding
+/// coldkeys runs every time, since fleets come and go.
+pub fn steps_to_run(recorded: &[ScaffoldStep]) -> Vec<Step> {
+    Step::ALL
+        .into_iter()
+        .filter(|s| s.runs_every_time() || !is_done(recorded, *s))
+        .collect()
+}
+
 /// Whether `step` is recorded as done (or skipped: the runtime lacks its calls).
 pub fn is_done(steps: &[ScaffoldStep], step: Step) -> bool {
     steps
@@ -539,12 +549,7 @@ pub async fn reconcile(
         }
     };
     let mut latest = head.best;
-    for step in Step::ALL {
-        // Each step runs until it is done, once per chain (a new chain clears them all);
-        // funding coldkeys runs every time, since fleets come and go.
-        if is_done(&status.scaffold, step) && !step.runs_every_time() {
-            continue;
-        }
+    for step in steps_to_run(&status.scaffold) {
         let netuid = status.netuid;
         let mut calls: Vec<(&Signer, LocalnetCall)> = vec![];
         let mut done_message = None;
@@ -1006,5 +1011,78 @@ mod tests {
         assert!(calls.contains(&Hyperparameter::MaxBurn(10_000_000_000)));
         assert!(calls.contains(&Hyperparameter::Tempo(20)));
         assert!(calls.contains(&Hyperparameter::MaxAllowedUids(64)));
+    }
+
+    #[test]
+    fn a_scaffold_runs_what_is_left_in_order_and_never_a_step_the_runtime_lacks_again() {
+        let mut steps = vec![];
+        assert_eq!(
+            steps_to_run(&steps),
+            Step::ALL,
+            "a new chain: everything, in order"
+        );
+        set_step(
+            &mut steps,
+            Step::AdminFreezeWindow,
+            StepState::Done,
+            Some(1),
+            None,
+        );
+        set_step(&mut steps, Step::FundOwner, StepState::Done, Some(2), None);
+        set_step(
+            &mut steps,
+            Step::RegisterNetwork,
+            StepState::Done,
+            Some(3),
+            None,
+        );
+        // Spec 218 has no start_call: skipped, and not tried again.
+        set_step(
+            &mut steps,
+            Step::StartCall,
+            StepState::Skipped,
+            None,
+            Some("no start_call".into()),
+        );
+        // A failure is tried again; a pending step too.
+        set_step(
+            &mut steps,
+            Step::EnableEmission,
+            StepState::Failed,
+            None,
+            Some("x".into()),
+        );
+        set_step(&mut steps, Step::SeedPool, StepState::Done, Some(5), None);
+        assert_eq!(
+            steps_to_run(&steps),
+            [
+                Step::EnableEmission,
+                Step::Hyperparameters,
+                Step::FundColdkeys
+            ]
+        );
+        set_step(
+            &mut steps,
+            Step::EnableEmission,
+            StepState::Done,
+            Some(6),
+            None,
+        );
+        set_step(
+            &mut steps,
+            Step::Hyperparameters,
+            StepState::Done,
+            Some(7),
+            None,
+        );
+        set_step(
+            &mut steps,
+            Step::FundColdkeys,
+            StepState::Done,
+            Some(8),
+            None,
+        );
+        // All done: only the coldkeys are looked at again (new fleets may have come).
+        assert_eq!(steps_to_run(&steps), [Step::FundColdkeys]);
     }
 }
