@@ -13,3 +13,20 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGER: &str = "subnet-operator";
 /// A replica's index, on its workloads and on its hotkey Secret.
 pub const REPLICA_INDEX: &str = "subnet-operator.io/replica-index";
+
+/// The labels selecting all the pods of fleet `instance` of `component` (`miner`, `validator`).
+pub fn fleet_selector(
+    instance: &str,
+    component: &str,
+) -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([
+        (INSTANCE.to_string(), instance.to_string()),
+        (COMPONENT.to_string(), component.to_string()),
+    ])
+}
+
+/// [`fleet_selector`] as a selector string (`instance=…,component=…`), as the scale
+/// subresource shows it.
+pub fn fleet_selector_string(instance: &str, component: &str) -> String {
+    format!("{INSTANCE}={instance},{COMPONENT}={component}")
+}

@@ -213,7 +213,7 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
         Some(&working),
         spec,
         obj.meta().generation,
-        status::fleet_selector(&obj.name_any(), K::COMPONENT),
+        crate::labels::fleet_selector_string(&obj.name_any(), K::COMPONENT),
         &observed,
         Timestamp::now(),
     );

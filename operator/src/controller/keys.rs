@@ -81,7 +81,7 @@ pub async fn ensure<K: FleetKind>(
     for s in &existing.items {
         let index = s
             .labels()
-            .get(secrets::REPLICA_INDEX_LABEL)
+            .get(crate::labels::REPLICA_INDEX)
             .and_then(|i| i.parse::<u32>().ok());
         if let Some(index) = index
             && let Existing::Ours { ss58 } = secrets::classify(s, &kind, &name, index)
@@ -370,7 +370,7 @@ async fn hotkey_holder(api: &Api<Secret>, ss58: &str) -> Result<Option<String>> 
                 "{} {} replica {}",
                 get(secrets::OWNER_KIND_LABEL),
                 get(crate::labels::INSTANCE),
-                get(secrets::REPLICA_INDEX_LABEL)
+                get(crate::labels::REPLICA_INDEX)
             )
         })
     }))

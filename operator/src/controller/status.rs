@@ -15,15 +15,6 @@ use crate::crd::fleet::{ReplicaPhase, ReplicaStatus, SignerStatus};
 use crate::crd::subnet::{SubnetSpec, SubnetStatus};
 use crate::keys::signer::SignerKind;
 
-/// The label selector of a fleet's pods (for the scale subresource).
-pub fn fleet_selector(instance: &str, component: &str) -> String {
-    format!(
-        "{}={instance},{}={component}",
-        crate::labels::INSTANCE,
-        crate::labels::COMPONENT
-    )
-}
-
 /// What a fleet reconcile observed.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct FleetObservation {
@@ -644,7 +635,7 @@ spec:
             None,
             &spec(),
             Some(4),
-            fleet_selector("m", "miner"),
+            crate::labels::fleet_selector_string("m", "miner"),
             &obs,
             t(10),
         );
@@ -696,7 +687,7 @@ spec:
             Some(&previous),
             &spec(),
             Some(1),
-            fleet_selector("m", "miner"),
+            crate::labels::fleet_selector_string("m", "miner"),
             &obs,
             t(1),
         );
@@ -711,7 +702,7 @@ spec:
             subnet: None,
             ..Default::default()
         };
-        let sel = || fleet_selector("m", "miner");
+        let sel = || crate::labels::fleet_selector_string("m", "miner");
         let first = fleet(None, &spec(), Some(1), sel(), &obs, t(10));
         let second = fleet(Some(&first), &spec(), Some(1), sel(), &obs, t(99));
         assert_eq!(first, second, "nothing changed, so nothing must be written");
@@ -728,7 +719,7 @@ spec:
             None,
             &spec(),
             Some(1),
-            fleet_selector("m", "miner"),
+            crate::labels::fleet_selector_string("m", "miner"),
             &bad,
             t(10),
         );
@@ -744,7 +735,7 @@ spec:
             Some(&first),
             &spec(),
             Some(1),
-            fleet_selector("m", "miner"),
+            crate::labels::fleet_selector_string("m", "miner"),
             &good,
             t(20),
         );

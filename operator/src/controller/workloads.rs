@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::build::workload::{self, template_hash};
-use super::build::{self, FleetInput, REPLICA_INDEX_LABEL, ReplicaInput, stamped};
+use super::build::{self, FleetInput, ReplicaInput, stamped};
 use super::context::{Context, Error, Result};
 use super::keys::HotkeyRef;
 use super::rollout::{self, ReplicaState, Template};
@@ -73,7 +73,7 @@ fn index_of<K: Resource>(obj: &K) -> Option<u32> {
     obj.meta()
         .labels
         .as_ref()?
-        .get(REPLICA_INDEX_LABEL)?
+        .get(crate::labels::REPLICA_INDEX)?
         .parse()
         .ok()
 }

@@ -27,7 +27,6 @@ pub const HOTKEY_SECRET_TYPE: &str = "subnet-operator.io/hotkey";
 /// Label: the kind of the resource a hotkey belongs to.
 pub const OWNER_KIND_LABEL: &str = "subnet-operator.io/owner-kind";
 /// Label: the replica index of a hotkey.
-pub const REPLICA_INDEX_LABEL: &str = labels::REPLICA_INDEX;
 /// Annotation: the hotkey's SS58 address (public).
 pub const SS58_ANNOTATION: &str = "subnet-operator.io/ss58";
 /// Annotation: where the hotkey came from (`generated`, or `imported:<secret>/<key>`).
@@ -98,7 +97,7 @@ pub fn hotkey_secret(
     l.insert(labels::INSTANCE.to_string(), resource.to_string());
     l.insert(labels::COMPONENT.to_string(), HOTKEY_COMPONENT.to_string());
     l.insert(OWNER_KIND_LABEL.to_string(), kind.to_string());
-    l.insert(REPLICA_INDEX_LABEL.to_string(), index.to_string());
+    l.insert(crate::labels::REPLICA_INDEX.to_string(), index.to_string());
     let mut a = BTreeMap::new();
     a.insert(SS58_ANNOTATION.to_string(), key.ss58());
     a.insert(SOURCE_ANNOTATION.to_string(), source.annotation());
@@ -180,7 +179,7 @@ pub fn classify(secret: &Secret, kind: &str, resource: &str, index: u32) -> Exis
         && is(labels::INSTANCE, resource)
         && is(labels::COMPONENT, HOTKEY_COMPONENT)
         && is(OWNER_KIND_LABEL, kind)
-        && is(REPLICA_INDEX_LABEL, &index.to_string());
+        && is(crate::labels::REPLICA_INDEX, &index.to_string());
     if !ours {
         return Existing::Foreign;
     }

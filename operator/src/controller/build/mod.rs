@@ -24,7 +24,6 @@ use crate::crd::fleet::FleetSpec;
 use crate::labels;
 
 /// Label with a replica's index.
-pub const REPLICA_INDEX_LABEL: &str = crate::labels::REPLICA_INDEX;
 /// Annotation with the hash of what the operator last applied to an object.
 pub const SPEC_HASH_ANNOTATION: &str = "subnet-operator.io/spec-hash";
 /// Annotation with the hash of a replica's pod template (drives rolling updates).
@@ -93,23 +92,20 @@ pub fn replica_selector(f: &FleetInput<'_>, index: u32) -> BTreeMap<String, Stri
     let mut l = BTreeMap::new();
     l.insert(labels::INSTANCE.to_string(), f.name.to_string());
     l.insert(labels::COMPONENT.to_string(), f.component.to_string());
-    l.insert(REPLICA_INDEX_LABEL.to_string(), index.to_string());
+    l.insert(crate::labels::REPLICA_INDEX.to_string(), index.to_string());
     l
 }
 
 /// Labels selecting all the fleet's pods.
 pub fn fleet_selector(f: &FleetInput<'_>) -> BTreeMap<String, String> {
-    let mut l = BTreeMap::new();
-    l.insert(labels::INSTANCE.to_string(), f.name.to_string());
-    l.insert(labels::COMPONENT.to_string(), f.component.to_string());
-    l
+    labels::fleet_selector(f.name, f.component)
 }
 
 /// Metadata of a child object: name, namespace, labels, owner reference.
 pub fn child_meta(f: &FleetInput<'_>, name: String, index: Option<u32>) -> ObjectMeta {
     let mut l = fleet_labels(f);
     if let Some(i) = index {
-        l.insert(REPLICA_INDEX_LABEL.to_string(), i.to_string());
+        l.insert(crate::labels::REPLICA_INDEX.to_string(), i.to_string());
     }
     ObjectMeta {
         name: Some(name),
