@@ -144,11 +144,6 @@ fn outcome_label(result: &std::result::Result<impl Sized, super::DispatchError>)
 }
 
 impl Turn<'_> {
-    /// The signer whose turn this is.
-    pub fn signer(&self) -> &Signer {
-        self.signer
-    }
-
     /// Builds and signs a registration with `nonce` (and the era ending at `era_end`, to build
     /// a crash-resumed intent again byte for byte). Nothing is sent.
     pub async fn prepare_register(

@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::build::workload::{self, template_hash};
-use super::build::{self, FleetInput, ReplicaInput, stamped};
+use super::build::{FleetInput, ReplicaInput, stamped};
 use super::context::{Context, Error, Result};
 use super::keys::HotkeyRef;
 use super::rollout::{self, ReplicaState, Template};
@@ -102,11 +102,7 @@ where
 
 /// Lists the fleet's children (one LIST per kind).
 pub async fn list_children(ctx: &Context, f: &FleetInput<'_>) -> Result<Children> {
-    let selector = build::fleet_selector(f)
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let selector = crate::labels::fleet_selector_string(f.name, f.component);
     Ok(Children {
         statefulsets: list_by_index(ctx, f.namespace, &selector).await?,
         services: list_by_index(ctx, f.namespace, &selector).await?,
