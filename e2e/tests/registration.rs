@@ -656,7 +656,24 @@ async fn validators_report_permits_and_stale_weights_and_restart_with_backoff() 
 
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(w.client.clone(), &w.ns);
     let mut uids: PodUids = Default::default();
+    // Registered and permitted says nothing of the pods: under load they may not run yet. The
+    // first pods must be seen, or a restart's new pod would be counted as the first.
+    wait_until(Duration::from_secs(60), || async {
+        for pod in ["v-0-0", "quiet-0-0"] {
+            if pods
+                .get_opt(pod)
+                .await?
+                .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .await
+    .context("the first pods")?;
     sample(&pods, &mut uids).await?;
+    assert_eq!(uids.get("v").map(|u| u.len()), Some(1), "v's first pod");
     // Weights stop: after one tempo (10 blocks) both are stale.
     w.chain.advance(12).await?;
     wait_until(Duration::from_secs(30), || async {
