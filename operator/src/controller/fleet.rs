@@ -177,14 +177,11 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     // validate (pure, once) → dereference (reads only) → the steps → status (pure) → write.
     let validated = validate::fleet(spec);
     let mut observed = dereference(ctx, &ns, obj, validated.as_ref().err()).await?;
-    // The status as this reconcile builds it; the registration step writes intents through it.
-    let mut working = obj.fleet_status().cloned().unwrap_or_default();
     if observed.problem.is_none()
         && let Ok(numbers) = &validated
         && let Some(coldkey) = observed.coldkey_ss58.clone()
         && let Some(owner) = obj.controller_owner_ref(&())
     {
-        working.coldkey = Some(coldkey.clone());
         let kind = K::kind(&());
         let name = obj.name_any();
         let f = FleetInput {
@@ -206,11 +203,11 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
                 .map(|s| s.network.clone())
                 .unwrap_or_default(),
         };
-        converge(ctx, obj, &f, numbers, &coldkey, &mut observed, &mut working).await?;
+        converge(ctx, obj, &f, numbers, &coldkey, &mut observed).await?;
     }
 
     let desired = status::fleet(
-        Some(&working),
+        obj.fleet_status(),
         spec,
         obj.meta().generation,
         crate::labels::fleet_selector_string(&obj.name_any(), K::COMPONENT),
@@ -243,9 +240,9 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
 }
 
 /// The steps of a fleet whose references resolved: hotkeys, workloads, registration, a
-/// localnet validator's self-stake, and the validators' assessment. Each fills its part of
-/// `observed`; registration and validators update `working` (the intent must be in status
-/// before a transaction is sent).
+/// localnet validator's self-stake, and the validators' assessment. Each reads the fleet's
+/// status as the step before it left it and fills its part of `observed`; none changes a
+/// status (the registration step's record is its own journal, see [`registration::reconcile`]).
 async fn converge<K: FleetKind>(
     ctx: &Context,
     obj: &K,
@@ -253,8 +250,8 @@ async fn converge<K: FleetKind>(
     numbers: &validate::FleetNumbers,
     coldkey: &str,
     observed: &mut FleetObservation,
-    working: &mut crate::crd::FleetStatus,
 ) -> Result<()> {
+    let previous = obj.fleet_status().cloned().unwrap_or_default();
     let (spec, ns) = (f.spec, f.namespace);
     let children = workloads::list_children(ctx, f).await?;
     let existing: BTreeSet<u32> = children.statefulsets.keys().copied().collect();
@@ -283,7 +280,7 @@ async fn converge<K: FleetKind>(
         &children,
         &active,
         &keys.hotkeys,
-        working.canary.as_ref(),
+        previous.canary.as_ref(),
         Timestamp::now(),
     )
     .await?;
@@ -296,7 +293,7 @@ async fn converge<K: FleetKind>(
             registration::reconcile(
                 ctx,
                 obj,
-                working,
+                &previous,
                 cache,
                 netuid,
                 spec,
@@ -320,7 +317,7 @@ async fn converge<K: FleetKind>(
             .and_then(|l| l.self_stake_tao.as_deref())
             .and_then(crate::crd::common::tao_to_rao),
     ) {
-        let registered: Vec<(u32, [u8; 32])> = working
+        let registered: Vec<(u32, [u8; 32])> = chain_record(observed, &previous)
             .replica_statuses
             .iter()
             .filter(|r| r.registered && r.self_staked_at_block.is_none())
@@ -342,11 +339,7 @@ async fn converge<K: FleetKind>(
                 amount,
             )
             .await;
-            for (i, block) in staked {
-                if let Some(r) = working.replica_statuses.iter_mut().find(|r| r.index == i) {
-                    r.self_staked_at_block = Some(block);
-                }
-            }
+            observed.self_staked = staked;
             if let Some(problem) = problem {
                 ctx.publish(obj, EventType::Warning, "SelfStakeFailed", problem)
                     .await;
@@ -357,13 +350,25 @@ async fn converge<K: FleetKind>(
         (obj.weights_policy(), ctx.chain.as_ref(), f.netuid)
         && let Some(Some(snapshot)) = cache.snapshot(netuid)
     {
-        observed.validators = Some(
-            validators::reconcile(ctx, obj, working, &snapshot, policy, Timestamp::now()).await?,
-        );
+        let record = chain_record(observed, &previous);
+        let v =
+            validators::reconcile(ctx, obj, record, &snapshot, policy, Timestamp::now()).await?;
+        observed.validators = Some(v);
     }
     observed.keys = Some(keys);
     observed.workloads = Some(wl);
     Ok(())
+}
+
+/// The fleet's status as the registration step left it (the previous one without a chain).
+fn chain_record<'a>(
+    observed: &'a FleetObservation,
+    previous: &'a crate::crd::FleetStatus,
+) -> &'a crate::crd::FleetStatus {
+    observed
+        .registration
+        .as_ref()
+        .map_or(previous, |r| &r.record)
 }
 
 /// When to look at a fleet again (`None`: on its next change). A problem the user must fix
@@ -689,6 +694,10 @@ mod tests {
             permitted: verdict.clone(),
             fresh: verdict,
             restart: vec![],
+            permitted_replicas: 1,
+            total_stake_tao: "1".into(),
+            oldest_weights_block: None,
+            replicas: vec![],
         });
         o.subnet = Some(crate::crd::SubnetStatus {
             tempo: Some(10),

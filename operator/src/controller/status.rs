@@ -34,6 +34,8 @@ pub struct FleetObservation {
     pub registration: Option<RegistrationObservation>,
     /// Validators: permit and weight freshness.
     pub validators: Option<ValidatorObservation>,
+    /// Localnet validators' self-stakes made by this reconcile: (replica, block).
+    pub self_staked: Vec<(u32, u64)>,
 }
 
 /// Drops a `Degraded` condition that reported a failed reconcile (its reason is a step of
@@ -44,9 +46,10 @@ fn clear_failure(conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta
     });
 }
 
-/// Computes a fleet's status from the previous one. Conditions keep their
-/// `lastTransitionTime` while their status is unchanged, so an unchanged world yields an equal
-/// status (and no write).
+/// Computes a fleet's status from the previous one and what this reconcile observed and did:
+/// the registration step's record (the chain's part, when a chain is configured) replaces the
+/// previous status as the base. Conditions keep their `lastTransitionTime` while their status is
+/// unchanged, so an unchanged world yields an equal status (and no write).
 pub fn fleet(
     previous: Option<&FleetStatus>,
     spec: &FleetSpec,
@@ -55,8 +58,22 @@ pub fn fleet(
     observed: &FleetObservation,
     now: Timestamp,
 ) -> FleetStatus {
-    let mut status = previous.cloned().unwrap_or_default();
+    let mut status = match &observed.registration {
+        Some(r) => r.record.clone(),
+        None => previous.cloned().unwrap_or_default(),
+    };
     clear_failure(&mut status.conditions);
+    if observed.keys.is_some() {
+        status.coldkey.clone_from(&observed.coldkey_ss58);
+    }
+    for &(i, block) in &observed.self_staked {
+        if let Some(r) = status.replica_statuses.iter_mut().find(|r| r.index == i) {
+            r.self_staked_at_block = Some(block);
+        }
+    }
+    if let Some(v) = &observed.validators {
+        v.record(&mut status);
+    }
     status.observed_generation = generation;
     status.selector = Some(selector);
     status.gpus = spec
@@ -568,6 +585,98 @@ spec:
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn the_status_is_built_from_the_registration_record_and_what_the_steps_decided() {
+        use super::super::keys::HotkeyRef;
+        use super::super::registration::RegistrationObservation;
+        use super::super::validators::{Verdict, WeightsRecord};
+        use crate::crd::fleet::ReplicaStatus;
+        let hotkey = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+        let replica = |registered: bool| ReplicaStatus {
+            index: 0,
+            hotkey: Some(hotkey.into()),
+            secret_name: Some("m-hotkey-0".into()),
+            registered,
+            ..Default::default()
+        };
+        // The object's status says unregistered; the registration step's record says the
+        // chain registered replica 0 (an intent resolved): the record wins.
+        let previous = FleetStatus {
+            replica_statuses: vec![replica(false)],
+            ..Default::default()
+        };
+        let record = FleetStatus {
+            replica_statuses: vec![replica(true)],
+            chain_genesis: Some("0xabc".into()),
+            ..Default::default()
+        };
+        let verdict = Verdict {
+            type_: "Permitted",
+            status: true,
+            reason: "Permitted",
+            message: "1 replica(s) hold a validator permit".into(),
+        };
+        let obs = FleetObservation {
+            coldkey_ss58: Some("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into()),
+            keys: Some(KeysObservation {
+                hotkeys: [(
+                    0,
+                    HotkeyRef {
+                        ss58: hotkey.into(),
+                        secret_name: "m-hotkey-0".into(),
+                    },
+                )]
+                .into(),
+                signer: None,
+                signer_cache_key: None,
+                problem: None,
+            }),
+            registration: Some(RegistrationObservation {
+                record,
+                registered: 1,
+                wanted: 1,
+                ..Default::default()
+            }),
+            self_staked: vec![(0, 42)],
+            validators: Some(ValidatorObservation {
+                permitted: verdict.clone(),
+                fresh: Verdict {
+                    type_: "WeightsFresh",
+                    ..verdict
+                },
+                restart: vec![(0, "m-0-0".into())],
+                permitted_replicas: 1,
+                total_stake_tao: "100".into(),
+                oldest_weights_block: Some(7),
+                replicas: vec![WeightsRecord {
+                    index: 0,
+                    blocks_since_weights: Some(360),
+                    weights_restarts: vec!["2026-12-01T00:00:00Z".into()],
+                    weights_restart_block: Some(400),
+                }],
+            }),
+            ..Default::default()
+        };
+        let s = fleet(Some(&previous), &spec(), Some(1), "sel".into(), &obs, t(0));
+        let r = &s.replica_statuses[0];
+        assert!(r.registered, "the registration record is the base");
+        assert_eq!(s.chain_genesis.as_deref(), Some("0xabc"));
+        assert_eq!(s.coldkey, obs.coldkey_ss58);
+        assert_eq!(r.self_staked_at_block, Some(42));
+        assert_eq!(
+            (r.blocks_since_weights, r.weights_restart_block),
+            (Some(360), Some(400))
+        );
+        assert_eq!(r.weights_restarts.len(), 1);
+        assert_eq!(
+            (s.permitted_replicas, s.total_stake_tao.as_deref()),
+            (Some(1), Some("100"))
+        );
+        assert_eq!(s.oldest_weights_block, Some(7));
+        // The previous status itself is untouched (it is only read).
+        assert!(!previous.replica_statuses[0].registered);
     }
 
     #[test]

@@ -40,12 +40,54 @@ pub struct ValidatorObservation {
     pub fresh: Verdict,
     /// Replica indices to restart now (with their pod names).
     pub restart: Vec<(u32, String)>,
+    /// Replicas holding a permit.
+    pub permitted_replicas: i32,
+    /// The fleet's total stake, in TAO.
+    pub total_stake_tao: String,
+    /// The oldest block at which a replica last set weights.
+    pub oldest_weights_block: Option<u64>,
+    /// Each assessed replica's weights bookkeeping, as status records it.
+    pub replicas: Vec<WeightsRecord>,
 }
 
-/// Assesses permits and weights (pure): updates the aggregates and the restart bookkeeping in
-/// `status`, and says which pods to restart.
+/// One replica's weights bookkeeping: what [`assess`] decided, for the status step to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeightsRecord {
+    /// Replica index.
+    pub index: u32,
+    /// Blocks since its last weights, rounded down to whole tempos.
+    pub blocks_since_weights: Option<u64>,
+    /// When it was restarted for stale weights, within the restart window.
+    pub weights_restarts: Vec<String>,
+    /// The block of its last restart for stale weights.
+    pub weights_restart_block: Option<u64>,
+}
+
+impl ValidatorObservation {
+    /// Records the aggregates and each replica's weights bookkeeping in `status` (the status
+    /// step's part; pure).
+    pub fn record(&self, status: &mut FleetStatus) {
+        status.permitted_replicas = Some(self.permitted_replicas);
+        status.total_stake_tao = Some(self.total_stake_tao.clone());
+        status.oldest_weights_block = self.oldest_weights_block;
+        for w in &self.replicas {
+            if let Some(r) = status
+                .replica_statuses
+                .iter_mut()
+                .find(|r| r.index == w.index)
+            {
+                r.blocks_since_weights = w.blocks_since_weights;
+                r.weights_restarts.clone_from(&w.weights_restarts);
+                r.weights_restart_block = w.weights_restart_block;
+            }
+        }
+    }
+}
+
+/// Assesses permits and weights (pure): the aggregates, each replica's restart bookkeeping,
+/// and which pods to restart.
 pub fn assess(
-    status: &mut FleetStatus,
+    status: &FleetStatus,
     snapshot: &SubnetSnapshot,
     policy: &WeightsPolicy,
     now: Timestamp,
@@ -60,7 +102,8 @@ pub fn assess(
     let mut stake = 0u64;
     let mut oldest: Option<u64> = None;
     let mut limited = vec![];
-    for r in status.replica_statuses.iter_mut() {
+    let mut replicas = vec![];
+    for r in &status.replica_statuses {
         if !r.registered {
             no_permit.push(format!("replica {} is not registered", r.index));
             continue;
@@ -82,7 +125,12 @@ pub fn assess(
         oldest = Some(oldest.map_or(last, |o| o.min(last)));
         let since = snapshot.block.saturating_sub(last);
         // Rounded down to whole tempos, so status changes once a tempo, not every block.
-        r.blocks_since_weights = Some(since - since % tempo);
+        let mut w = WeightsRecord {
+            index: r.index,
+            blocks_since_weights: Some(since - since % tempo),
+            weights_restarts: r.weights_restarts.clone(),
+            weights_restart_block: r.weights_restart_block,
+        };
         let registered_at = r
             .immune_until_block
             .map(|u| u.saturating_sub(u64::from(snapshot.immunity_period)));
@@ -98,37 +146,31 @@ pub fn assess(
             });
         }
         // Restarts, with back-off and a cap per window.
-        let Some(after) = policy.restart_after_stale_tempos else {
-            continue;
-        };
-        let threshold = u64::from(after) * tempo;
-        r.weights_restarts.retain(|t| {
-            t.parse::<Timestamp>().is_ok_and(|t| {
-                now.as_second().saturating_sub(t.as_second())
-                    < i64::try_from(window).unwrap_or(i64::MAX)
-            })
-        });
-        let reference = last.max(r.weights_restart_block.unwrap_or(0));
-        if snapshot.block.saturating_sub(reference) < threshold {
-            continue;
+        if let Some(after) = policy.restart_after_stale_tempos {
+            let threshold = u64::from(after) * tempo;
+            w.weights_restarts.retain(|t| {
+                t.parse::<Timestamp>().is_ok_and(|t| {
+                    now.as_second().saturating_sub(t.as_second())
+                        < i64::try_from(window).unwrap_or(i64::MAX)
+                })
+            });
+            let reference = last.max(w.weights_restart_block.unwrap_or(0));
+            if snapshot.block.saturating_sub(reference) < threshold {
+                // Not due.
+            } else if w.weights_restarts.len() >= policy.max_restarts as usize {
+                limited.push(r.index);
+            } else if r.phase == Some(ReplicaPhase::Terminating) {
+                // A pod already being deleted is on its way out: deleting it again restarts
+                // nothing.
+            } else if let Some(pod) = r.pod.clone() {
+                w.weights_restarts.push(now.to_string());
+                w.weights_restart_block = Some(snapshot.block);
+                restart.push((r.index, pod));
+            }
         }
-        if r.weights_restarts.len() >= policy.max_restarts as usize {
-            limited.push(r.index);
-            continue;
-        }
-        // A pod already being deleted is on its way out: deleting it again restarts nothing.
-        if r.phase == Some(ReplicaPhase::Terminating) {
-            continue;
-        }
-        if let Some(pod) = r.pod.clone() {
-            r.weights_restarts.push(now.to_string());
-            r.weights_restart_block = Some(snapshot.block);
-            restart.push((r.index, pod));
-        }
+        replicas.push(w);
     }
-    status.permitted_replicas = Some(permitted);
-    status.total_stake_tao = Some(rao_to_tao(stake));
-    status.oldest_weights_block = oldest;
+    let permitted_replicas = permitted;
     let permitted = if no_permit.is_empty() {
         Verdict {
             type_: PERMITTED,
@@ -195,6 +237,10 @@ pub fn assess(
         permitted,
         fresh,
         restart,
+        permitted_replicas,
+        total_stake_tao: rao_to_tao(stake),
+        oldest_weights_block: oldest,
+        replicas,
     }
 }
 
@@ -202,7 +248,7 @@ pub fn assess(
 pub async fn reconcile<K: FleetKind>(
     ctx: &Context,
     obj: &K,
-    status: &mut FleetStatus,
+    status: &FleetStatus,
     snapshot: &SubnetSnapshot,
     policy: &WeightsPolicy,
     now: Timestamp,
@@ -282,23 +328,14 @@ mod tests {
 
     #[test]
     fn permits_follow_stake() {
-        let o = assess(
-            &mut status(0, false, 5),
-            &snapshot(10),
-            &policy(None, 3),
-            t(0),
-        );
+        let o = assess(&status(0, false, 5), &snapshot(10), &policy(None, 3), t(0));
         assert_eq!((o.permitted.status, o.permitted.reason), (false, "NoStake"));
-        let o = assess(
-            &mut status(10, false, 5),
-            &snapshot(10),
-            &policy(None, 3),
-            t(0),
-        );
+        let o = assess(&status(10, false, 5), &snapshot(10), &policy(None, 3), t(0));
         assert_eq!(o.permitted.reason, "StakeBelowPermitThreshold");
         let mut s = status(10, true, 5);
-        let o = assess(&mut s, &snapshot(10), &policy(None, 3), t(0));
+        let o = assess(&s, &snapshot(10), &policy(None, 3), t(0));
         assert!(o.permitted.status);
+        o.record(&mut s);
         assert_eq!(s.permitted_replicas, Some(1));
         assert_eq!(s.total_stake_tao.as_deref(), Some("0.00000001"));
     }
@@ -307,19 +344,19 @@ mod tests {
     fn weights_go_stale_after_the_configured_tempos() {
         let p = policy(None, 3);
         assert!(
-            assess(&mut status(1, true, 5), &snapshot(35), &p, t(0))
+            assess(&status(1, true, 5), &snapshot(35), &p, t(0))
                 .fresh
                 .status
         );
-        let o = assess(&mut status(1, true, 5), &snapshot(36), &p, t(0));
+        let o = assess(&status(1, true, 5), &snapshot(36), &p, t(0));
         assert_eq!((o.fresh.status, o.fresh.reason), (false, "WeightsStale"));
-        let o = assess(&mut status(1, true, 0), &snapshot(50), &p, t(0));
+        let o = assess(&status(1, true, 0), &snapshot(50), &p, t(0));
         assert_eq!(o.fresh.reason, "NeverSetWeights");
         assert!(o.restart.is_empty(), "no restart policy, no restart");
         // With commit-reveal on, stale weights may be waiting for their reveal: say so.
         let mut cr = snapshot(36);
         cr.commit_reveal = true;
-        let o = assess(&mut status(1, true, 5), &cr, &p, t(0));
+        let o = assess(&status(1, true, 5), &cr, &p, t(0));
         assert_eq!(
             (o.fresh.status, o.fresh.reason),
             (false, "CommitRevealPending")
@@ -331,29 +368,41 @@ mod tests {
         );
     }
 
+    /// One reconcile's worth: assess, then record what was decided, as the status step does.
+    fn cycle(
+        s: &mut FleetStatus,
+        snapshot: &SubnetSnapshot,
+        p: &WeightsPolicy,
+        now: Timestamp,
+    ) -> ValidatorObservation {
+        let o = assess(s, snapshot, p, now);
+        o.record(s);
+        o
+    }
+
     #[test]
     fn restarts_once_per_episode_with_backoff_and_a_cap() {
         let p = policy(Some(4), 2);
         let mut s = status(1, true, 5);
         // 40 blocks (4 tempos) after the last weights: restart.
-        assert!(assess(&mut s, &snapshot(44), &p, t(0)).restart.is_empty());
-        assert_eq!(assess(&mut s, &snapshot(45), &p, t(1)).restart.len(), 1);
+        assert!(cycle(&mut s, &snapshot(44), &p, t(0)).restart.is_empty());
+        assert_eq!(cycle(&mut s, &snapshot(45), &p, t(1)).restart.len(), 1);
         // Same episode: no second restart until another 4 tempos pass.
-        assert!(assess(&mut s, &snapshot(60), &p, t(2)).restart.is_empty());
-        assert_eq!(assess(&mut s, &snapshot(85), &p, t(3)).restart.len(), 1);
+        assert!(cycle(&mut s, &snapshot(60), &p, t(2)).restart.is_empty());
+        assert_eq!(cycle(&mut s, &snapshot(85), &p, t(3)).restart.len(), 1);
         // The cap: two per window, then only reporting.
-        let o = assess(&mut s, &snapshot(200), &p, t(4));
+        let o = cycle(&mut s, &snapshot(200), &p, t(4));
         assert!(o.restart.is_empty());
         assert!(o.fresh.message.contains("restart limit"));
         // A day later the window has room again.
         assert_eq!(
-            assess(&mut s, &snapshot(300), &p, t(90_000)).restart.len(),
+            cycle(&mut s, &snapshot(300), &p, t(90_000)).restart.len(),
             1
         );
         // Weights recover: a new episode starts from them.
         s.replica_statuses[0].last_weights_block = Some(300);
         assert!(
-            assess(&mut s, &snapshot(320), &p, t(90_001))
+            cycle(&mut s, &snapshot(320), &p, t(90_001))
                 .restart
                 .is_empty()
         );
@@ -364,11 +413,11 @@ mod tests {
         let p = policy(Some(4), 2);
         let mut s = status(1, true, 5);
         s.replica_statuses[0].phase = Some(ReplicaPhase::Terminating);
-        let o = assess(&mut s, &snapshot(45), &p, t(0));
+        let o = cycle(&mut s, &snapshot(45), &p, t(0));
         assert!(o.restart.is_empty(), "{:?}", o.restart);
         assert!(s.replica_statuses[0].weights_restarts.is_empty());
         // Once its successor runs, the restart is due.
         s.replica_statuses[0].phase = Some(ReplicaPhase::Running);
-        assert_eq!(assess(&mut s, &snapshot(46), &p, t(1)).restart.len(), 1);
+        assert_eq!(cycle(&mut s, &snapshot(46), &p, t(1)).restart.len(), 1);
     }
 }

@@ -31,9 +31,13 @@ use plan::{
     record_chain_state, record_outcome, trusted_spend, window_spend,
 };
 
-/// What the registration step found, for conditions.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What the registration step found and did, for conditions and for the status step.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RegistrationObservation {
+    /// The fleet's status as the chain left it: what the chain says of each replica, the
+    /// intents resolved or persisted (written before their transactions were sent), the spend
+    /// and the plan. The status step starts from it.
+    pub record: FleetStatus,
     /// Replicas registered / wanted.
     pub registered: usize,
     /// Replicas wanted.
@@ -67,10 +71,43 @@ async fn write_ledger<K: FleetKind>(ctx: &Context, obj: &K, spend: &SpendStatus)
     Ok(())
 }
 
-/// The registration step. `status` is the working status: it is updated in place and written
-/// (with the intent) before each submission.
+/// The registration step, from the fleet's `previous` status (read, never changed): its
+/// observation carries the status as the chain left it ([`RegistrationObservation::record`]).
+/// That record is the step's journal: it is written, with the intent, before each submission.
 #[allow(clippy::too_many_arguments)]
 pub async fn reconcile<K: FleetKind>(
+    ctx: &Context,
+    obj: &K,
+    previous: &FleetStatus,
+    cache: &ChainCache,
+    netuid: u16,
+    spec: &FleetSpec,
+    numbers: &FleetNumbers,
+    hotkeys: &BTreeMap<u32, HotkeyRef>,
+    signer: Option<std::sync::Arc<Signer>>,
+    coldkey: AccountId,
+) -> Result<RegistrationObservation> {
+    let mut record = previous.clone();
+    let mut obs = journal(
+        ctx,
+        obj,
+        &mut record,
+        cache,
+        netuid,
+        spec,
+        numbers,
+        hotkeys,
+        signer,
+        coldkey,
+    )
+    .await?;
+    obs.record = record;
+    Ok(obs)
+}
+
+/// The step proper, over its journal `status`.
+#[allow(clippy::too_many_arguments)]
+async fn journal<K: FleetKind>(
     ctx: &Context,
     obj: &K,
     status: &mut FleetStatus,
