@@ -1,11 +1,13 @@
 //! Fixtures the cluster tests share: the test's Subnet, Secrets, the coldkey as a registration
-//! signer, and a Miner on that Subnet.
+//! signer, Miner and Validator builders on that Subnet, and waits for conditions and events.
 
-use anyhow::Result;
-use k8s_openapi::api::core::v1::Secret;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::Client;
-use kube::api::{Api, PostParams};
-use subnet_operator::crd::Miner;
+use kube::api::{Api, ListParams, PostParams};
+use subnet_operator::crd::{Miner, Validator};
 use subnet_operator::keys::Hotkey;
 
 /// Creates Subnet `sn` in `ns` with `spec`, a YAML flow mapping such as
@@ -45,6 +47,64 @@ pub async fn coldkey_signer(client: &Client, ns: &str, coldkey: &Hotkey) -> Resu
     Ok("    registrationSigner: {coldkey: {secretRef: {name: cold}, passwordSecretRef: {name: cold-pw}}}".into())
 }
 
+/// A Miner or Validator `name` on Subnet `sn`: `replicas` paid by `coldkey`, the given signer
+/// line (from [`coldkey_signer`], or a proxy's, or empty), `registration` (a YAML flow mapping)
+/// and `extra` spec lines (each indented two spaces, such as `  weights: {maxStaleTempos: 1}`).
+pub struct FleetYaml<'a> {
+    /// Object name.
+    pub name: &'a str,
+    /// The coldkey that pays.
+    pub coldkey: &'a Hotkey,
+    /// Replicas.
+    pub replicas: u32,
+    /// The `registrationSigner` line, or empty.
+    pub signer: &'a str,
+    /// `spec.registration`, a YAML flow mapping.
+    pub registration: &'a str,
+    /// More spec lines.
+    pub extra: &'a str,
+}
+
+impl FleetYaml<'_> {
+    /// The object of kind `K` (its template's image is the kind's name in lower case).
+    pub fn object<K: subnet_operator::crd::FleetKind>(&self) -> Result<K> {
+        let kind = K::kind(&());
+        let yaml = format!(
+            "apiVersion: subnet-operator.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {}}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: {}\n  wallet:\n    coldkeyPub: {{ss58: {}}}\n{}\n  registration: {}\n  template: {{image: \"{}:1\"}}\n{}",
+            self.name,
+            self.replicas,
+            self.coldkey.ss58(),
+            self.signer,
+            self.registration,
+            kind.to_lowercase(),
+            self.extra,
+        );
+        serde_yaml::from_str(&yaml).with_context(|| format!("{kind} {}:\n{yaml}", self.name))
+    }
+
+    /// Creates the object of kind `K` in `ns`; returns the kind's API there.
+    pub async fn create<K: subnet_operator::crd::FleetKind>(
+        &self,
+        client: &Client,
+        ns: &str,
+    ) -> Result<Api<K>> {
+        let api: Api<K> = Api::namespaced(client.clone(), ns);
+        api.create(&PostParams::default(), &self.object::<K>()?)
+            .await
+            .with_context(|| format!("creating {} {}", K::kind(&()), self.name))?;
+        Ok(api)
+    }
+}
+
+/// Miner `name` on Subnet `sn` (not created): `replicas`, `wallet` (a YAML flow mapping, such
+/// as `{coldkeyPub: {ss58: …}}`), image `miner:1`, and `extra` spec lines (indented two spaces).
+pub fn miner_object(name: &str, replicas: u32, wallet: &str, extra: &str) -> Result<Miner> {
+    let yaml = format!(
+        "apiVersion: subnet-operator.io/v1alpha1\nkind: Miner\nmetadata: {{name: {name}}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: {replicas}\n  wallet: {wallet}\n  template: {{image: \"miner:1\"}}\n{extra}\n"
+    );
+    serde_yaml::from_str(&yaml).with_context(|| format!("Miner {name}:\n{yaml}"))
+}
+
 /// Creates Miner `m` on Subnet `sn` with `replicas` paid by `coldkey`, the given signer line
 /// (from [`coldkey_signer`], or a proxy's) and `registration` (a YAML flow mapping).
 pub async fn miner(
@@ -55,15 +115,74 @@ pub async fn miner(
     signer: &str,
     registration: &str,
 ) -> Result<Api<Miner>> {
-    let miners: Api<Miner> = Api::namespaced(client.clone(), ns);
-    let yaml = format!(
-        "apiVersion: subnet-operator.io/v1alpha1\nkind: Miner\nmetadata: {{name: m}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: {replicas}\n  wallet:\n    coldkeyPub: {{ss58: {}}}\n{signer}\n  registration: {registration}\n  template: {{image: \"miner:1\"}}\n",
-        coldkey.ss58()
-    );
-    miners
-        .create(&PostParams::default(), &serde_yaml::from_str(&yaml)?)
-        .await?;
-    Ok(miners)
+    FleetYaml {
+        name: "m",
+        coldkey,
+        replicas,
+        signer,
+        registration,
+        extra: "",
+    }
+    .create::<Miner>(client, ns)
+    .await
+}
+
+/// Creates Validator `name` on Subnet `sn`, one replica paid by `coldkey`, with the signer line,
+/// `registration` and `weights` (YAML flow mappings).
+pub async fn validator(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    coldkey: &Hotkey,
+    signer: &str,
+    registration: &str,
+    weights: &str,
+) -> Result<Api<Validator>> {
+    FleetYaml {
+        name,
+        coldkey,
+        replicas: 1,
+        signer,
+        registration,
+        extra: &format!("  weights: {weights}\n"),
+    }
+    .create::<Validator>(client, ns)
+    .await
+}
+
+/// Waits up to `within` for an event in `ns` with `reason`, about the object named `about` when
+/// given; returns it (its message says what happened).
+pub async fn wait_for_event(
+    client: &Client,
+    ns: &str,
+    reason: &str,
+    about: Option<&str>,
+    within: Duration,
+) -> Result<Event> {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let params = match about {
+        Some(name) => ListParams::default().fields(&format!("involvedObject.name={name}")),
+        None => ListParams::default(),
+    };
+    let found = || async {
+        anyhow::Ok(
+            events
+                .list(&params)
+                .await?
+                .items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason)),
+        )
+    };
+    crate::wait_until(within, || async { Ok(found().await?.is_some()) })
+        .await
+        .with_context(|| match about {
+            Some(name) => format!("no {reason} event about {name} in {ns}"),
+            None => format!("no {reason} event in {ns}"),
+        })?;
+    found()
+        .await?
+        .with_context(|| format!("the {reason} event in {ns} went away"))
 }
 
 /// The status of the Miner or Validator `name` (empty while it has none).
@@ -155,6 +274,28 @@ impl FleetNamespace {
     /// The coldkey as the registration signer (an unencrypted keyfile, for the test).
     pub async fn coldkey_signer(&self) -> Result<String> {
         coldkey_signer(&self.client, &self.ns, &self.coldkey).await
+    }
+
+    /// Miner `m` of `replicas`, paid by the coldkey and signed by `proxy`, its Registration
+    /// proxy (whose mnemonic goes into Secret `reg-proxy`).
+    pub async fn proxy_miner(
+        &self,
+        proxy: &Hotkey,
+        replicas: u32,
+        registration: &str,
+    ) -> Result<Api<Miner>> {
+        self.secret(
+            "reg-proxy",
+            "mnemonic",
+            proxy.mnemonic().unwrap_or_default(),
+        )
+        .await?;
+        self.miner(
+            replicas,
+            "    registrationSigner: {proxy: {secretRef: {name: reg-proxy}}}",
+            registration,
+        )
+        .await
     }
 
     /// Miner `m` of `replicas`, paid by the coldkey (see [`miner`]).

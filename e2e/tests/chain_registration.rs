@@ -218,18 +218,8 @@ async fn a_registration_proxy_signs_on_the_real_runtime_and_the_coldkey_pays_the
     let cold_before = w.free(w.coldkey.public()).await?;
     let proxy_before = w.free(proxy.public()).await?;
     let _op = w.operator("op-real-proxy")?;
-    w.secret(
-        "reg-proxy",
-        "mnemonic",
-        proxy.mnemonic().unwrap_or_default(),
-    )
-    .await?;
     let miners = w
-        .miner(
-            2,
-            "    registrationSigner: {proxy: {secretRef: {name: reg-proxy}}}",
-            "{mode: Burn, maxPriceTao: \"5\"}",
-        )
+        .proxy_miner(&proxy, 2, "{mode: Burn, maxPriceTao: \"5\"}")
         .await?;
     wait_until(Duration::from_secs(180), || async {
         Ok(status(&miners).await?.0 == 2)
@@ -257,18 +247,8 @@ async fn a_delayed_proxy_is_reported_and_nothing_is_sent() -> Result<()> {
     realchain::add_proxy(&w.chain, &w.ws, &cold, proxy.public(), "Registration", 5).await?;
     let proxy_before = w.chain.account(proxy.public()).await?;
     let _op = w.operator("op-real-delay")?;
-    w.secret(
-        "reg-proxy",
-        "mnemonic",
-        proxy.mnemonic().unwrap_or_default(),
-    )
-    .await?;
     let miners = w
-        .miner(
-            1,
-            "    registrationSigner: {proxy: {secretRef: {name: reg-proxy}}}",
-            "{mode: Burn, maxPriceTao: \"5\"}",
-        )
+        .proxy_miner(&proxy, 1, "{mode: Burn, maxPriceTao: \"5\"}")
         .await?;
     wait_until(Duration::from_secs(120), || async {
         Ok(status_reason(&miners, "m", "Registered").await?

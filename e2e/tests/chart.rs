@@ -1002,19 +1002,12 @@ fn token_kubeconfig(path: &Path, token: &str) -> Result<()> {
 }
 
 fn miner(name: &str, replicas: u32, extra: &str) -> Result<Miner> {
-    Ok(serde_yaml::from_str(&format!(
-        r#"
-apiVersion: subnet-operator.io/v1alpha1
-kind: Miner
-metadata: {{name: {name}}}
-spec:
-  subnetRef: {{name: sn}}
-  replicas: {replicas}
-  wallet: {{coldkeyPub: {{secretRef: {{name: cold}}}}}}
-  template: {{image: "miner:1"}}
-{extra}
-"#
-    ))?)
+    e2e::fixtures::miner_object(
+        name,
+        replicas,
+        "{coldkeyPub: {secretRef: {name: cold}}}",
+        extra,
+    )
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use e2e::{TempNamespace, client, wait_until};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 
 fn gpu_pod(name: &str, resource: &str, count: u32, product: Option<&str>) -> Result<Pod> {
@@ -90,23 +90,16 @@ async fn gpu_pods_land_on_matching_nodes_or_stay_pending_with_the_reason() -> Re
         &gpu_pod("greedy", "nvidia.com/gpu", 100, None)?,
     )
     .await?;
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
-    let scheduling_failure = || async {
-        let list = events
-            .list(&ListParams::default().fields("involvedObject.name=greedy"))
-            .await?;
-        anyhow::Ok(
-            list.items
-                .into_iter()
-                .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
-                .and_then(|e| e.message),
-        )
-    };
-    wait_until(Duration::from_secs(60), || async {
-        Ok(scheduling_failure().await?.is_some())
-    })
-    .await?;
-    let message = scheduling_failure().await?.unwrap_or_default();
+    let message = e2e::fixtures::wait_for_event(
+        &client,
+        &ns.name,
+        "FailedScheduling",
+        Some("greedy"),
+        Duration::from_secs(60),
+    )
+    .await?
+    .message
+    .unwrap_or_default();
     assert!(message.contains("Insufficient nvidia.com/gpu"), "{message}");
     let p = pods.get("greedy").await?;
     assert_eq!(p.status.and_then(|s| s.phase).as_deref(), Some("Pending"));

@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, ensure};
 use e2e::{OperatorProcess, SimChainProcess, TempNamespace, client, install_crds, wait_until};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Event, Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, DeleteParams};
 use subnet_operator::crd::{Miner, Subnet, Validator};
 
 /// Names of the localnet calls the chain dispatched, in order (e.g. `registerNetwork`,
@@ -209,17 +209,14 @@ async fn localnet_samples_scaffold_once_register_and_survive_a_chain_reset() -> 
     pods.delete("dev-localnet-0", &DeleteParams::default())
         .await?;
     chain.reset().await?;
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
-    wait_until(Duration::from_secs(60), || async {
-        Ok(events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("ChainReset")))
-    })
-    .await
-    .context("ChainReset event")?;
+    e2e::fixtures::wait_for_event(
+        &client,
+        &ns.name,
+        "ChainReset",
+        None,
+        Duration::from_secs(60),
+    )
+    .await?;
     wait_until(Duration::from_secs(120), || async {
         let s = subnets.get("dev").await?.status.unwrap_or_default();
         Ok(s.genesis_hash != old_genesis && scaffolded(&subnets).await?)

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 use e2e::{OperatorProcess, TempNamespace, client, install_crds, kubectl, wait_until};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Event, Secret};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use subnet_operator::crd::{Miner, Subnet};
 
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
@@ -76,16 +76,15 @@ async fn operator_resolves_references_into_conditions_and_events() -> Result<()>
         st.selector.as_deref(),
         Some("app.kubernetes.io/instance=m,app.kubernetes.io/component=miner")
     );
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
-    wait_until(Duration::from_secs(30), || async {
-        let list = events.list(&ListParams::default()).await?;
-        Ok(list.items.iter().any(|e| {
-            e.reason.as_deref() == Some("SubnetNotFound")
-                && e.type_.as_deref() == Some("Warning")
-                && e.involved_object.name.as_deref() == Some("m")
-        }))
-    })
+    let e = e2e::fixtures::wait_for_event(
+        &client,
+        &ns.name,
+        "SubnetNotFound",
+        Some("m"),
+        Duration::from_secs(30),
+    )
     .await?;
+    assert_eq!(e.type_.as_deref(), Some("Warning"));
 
     // The Subnet appears: the Miner is reconciled at once (it watches Subnets) and now lacks
     // its Secret.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use e2e::{OperatorProcess, SimChainProcess, client, wait_until};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use subnet_operator::crd::Miner;
 use subnet_operator::keys::Hotkey;
 
@@ -355,18 +355,8 @@ async fn a_registration_proxy_signs_and_the_coldkey_pays() -> Result<()> {
         return Ok(());
     };
     let _op = w.operator("op-proxy")?;
-    w.secret(
-        "reg-proxy",
-        "mnemonic",
-        proxy.mnemonic().unwrap_or_default(),
-    )
-    .await?;
     let miners = w
-        .miner(
-            3,
-            "    registrationSigner: {proxy: {secretRef: {name: reg-proxy}}}",
-            "{mode: Burn, maxPriceTao: \"1\"}",
-        )
+        .proxy_miner(&proxy, 3, "{mode: Burn, maxPriceTao: \"1\"}")
         .await?;
     wait_until(Duration::from_secs(60), || async {
         Ok(registered(&miners).await?.0 == 3)
@@ -578,7 +568,7 @@ async fn validators_report_permits_and_stale_weights_and_restart_with_backoff() 
     };
     let _op = w.operator("op-vali")?;
     let signer = w.coldkey_signer().await?;
-    let validators: Api<subnet_operator::crd::Validator> = Api::namespaced(w.client.clone(), &w.ns);
+    let mut validators = None;
     for (name, weights) in [
         (
             "v",
@@ -586,14 +576,13 @@ async fn validators_report_permits_and_stale_weights_and_restart_with_backoff() 
         ),
         ("quiet", "{maxStaleTempos: 1}"),
     ] {
-        let yaml = format!(
-            "apiVersion: subnet-operator.io/v1alpha1\nkind: Validator\nmetadata: {{name: {name}}}\nspec:\n  subnetRef: {{name: sn}}\n  replicas: 1\n  wallet:\n    coldkeyPub: {{ss58: {}}}\n{signer}\n  registration: {{mode: Burn, maxPriceTao: \"10\"}}\n  template: {{image: \"validator:1\"}}\n  weights: {weights}\n",
-            w.coldkey.ss58()
+        let burn = "{mode: Burn, maxPriceTao: \"10\"}";
+        validators = Some(
+            e2e::fixtures::validator(&w.client, &w.ns, name, &w.coldkey, &signer, burn, weights)
+                .await?,
         );
-        validators
-            .create(&PostParams::default(), &serde_yaml::from_str(&yaml)?)
-            .await?;
     }
+    let validators = validators.context("no Validator created")?;
     let hotkey = |name: &'static str| {
         let validators = validators.clone();
         async move {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use e2e::{OperatorProcess, TempNamespace, client, install_crds, kubectl, wait_until};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use subnet_operator::crd::Miner;
 
@@ -41,19 +41,12 @@ async fn env(prefix: &str) -> Result<Option<Env>> {
 }
 
 fn miner(name: &str, replicas: u32, extra: &str) -> Result<Miner> {
-    Ok(serde_yaml::from_str(&format!(
-        r#"
-apiVersion: subnet-operator.io/v1alpha1
-kind: Miner
-metadata: {{name: {name}}}
-spec:
-  subnetRef: {{name: sn}}
-  replicas: {replicas}
-  wallet: {{coldkeyPub: {{ss58: {ALICE}}}}}
-  template: {{image: "miner:1"}}
-{extra}
-"#
-    ))?)
+    e2e::fixtures::miner_object(
+        name,
+        replicas,
+        &format!("{{coldkeyPub: {{ss58: {ALICE}}}}}"),
+        extra,
+    )
 }
 
 async fn wait_ready(miners: &Api<Miner>, name: &str, replicas: i32) -> Result<()> {
@@ -166,18 +159,13 @@ async fn gpu_replicas_land_on_the_right_nodes_or_say_why_not() -> Result<()> {
         ("False", "ReplicasNotReady")
     );
     assert!(msg.contains("Insufficient nvidia.com/gpu"), "{msg}");
-    let events: Api<Event> = Api::namespaced(e.client.clone(), &e.ns.name);
-    wait_until(Duration::from_secs(30), || async {
-        Ok(events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .any(|ev| {
-                ev.reason.as_deref() == Some("Unschedulable")
-                    && ev.involved_object.name.as_deref() == Some("huge")
-            }))
-    })
+    e2e::fixtures::wait_for_event(
+        &e.client,
+        &e.ns.name,
+        "Unschedulable",
+        Some("huge"),
+        Duration::from_secs(30),
+    )
     .await?;
     let out = kubectl(&["-n", &e.ns.name, "get", "miners"])?;
     let table = String::from_utf8_lossy(&out.stdout);
