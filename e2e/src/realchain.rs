@@ -278,19 +278,7 @@ pub async fn sudo_set_storage(
 ) -> Result<()> {
     let _turn = ALICE_TURN.lock().await;
     let alice = Signer::dev("Alice")?;
-    let items = Value::unnamed_composite(
-        items
-            .into_iter()
-            .map(|(k, v)| Value::unnamed_composite([Value::from_bytes(k), Value::from_bytes(v)])),
-    );
-    let spec = CallSpec {
-        pallet: "Sudo",
-        call: "sudo",
-        args: vec![Value::unnamed_variant(
-            "System",
-            [Value::named_variant("set_storage", [("items", items)])],
-        )],
-    };
+    let spec = subnet_operator::chain::subxt_client::sudo_set_storage_call(items);
     let events = submit_finalized(chain, ws, &alice, &spec).await?;
     for ev in events.iter() {
         let ev = ev?;

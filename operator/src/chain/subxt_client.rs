@@ -1102,6 +1102,11 @@ fn sudo(inner: CallSpec) -> CallSpec {
 /// 218: only the dynamic mechanism, 1, exists).
 pub const DYNAMIC_MECHANISM: u16 = 1;
 
+/// `Sudo.sudo(System.set_storage(items))`: raw storage writes, as the sudo key's call.
+pub fn sudo_set_storage_call(items: Vec<(Vec<u8>, Vec<u8>)>) -> CallSpec {
+    sudo(set_storage_call(items))
+}
+
 /// `System.set_storage(items)`: raw storage writes (a root call: wrap it in [`sudo`]).
 fn set_storage_call(items: Vec<(Vec<u8>, Vec<u8>)>) -> CallSpec {
     let items = Value::unnamed_composite(
@@ -1142,10 +1147,10 @@ pub fn localnet_call_spec(md: &Metadata, call: &LocalnetCall) -> Result<CallSpec
     Ok(match call {
         LocalnetCall::SudoSetPool { netuid, tao, alpha } => {
             let n = || vec![Value::u128(u128::from(*netuid))];
-            sudo(set_storage_call(vec![
+            sudo_set_storage_call(vec![
                 subtensor_item(md, "SubnetTAO", n(), *tao)?,
                 subtensor_item(md, "SubnetAlphaIn", n(), *alpha)?,
-            ]))
+            ])
         }
         LocalnetCall::SudoSetAdminFreezeWindow(w) => sudo(CallSpec::new(
             "AdminUtils",
