@@ -111,87 +111,102 @@ pub async fn list_children(ctx: &Context, f: &FleetInput<'_>) -> Result<Children
     })
 }
 
-/// Brings the workloads to the desired state for the `active` replicas that have a hotkey, and
-/// removes replicas that are no longer active.
-pub async fn reconcile(
-    ctx: &Context,
+/// A child the workload step deletes: scale-in removes what is no longer active.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// A replica's StatefulSet.
+    StatefulSet(String),
+    /// A replica's Service.
+    Service(String),
+    /// A replica's volume claim (`storage.whenScaled: Delete`).
+    Claim(String),
+}
+
+/// What scale-in removes (pure): the StatefulSet and Service of every replica no longer active,
+/// and its claim when `storage.whenScaled` is `Delete`. Hotkey Secrets stay (see keys).
+pub fn removals(f: &FleetInput<'_>, children: &Children, active: &BTreeSet<u32>) -> Vec<Removal> {
+    let delete_claims =
+        f.spec.storage.as_ref().map(|s| s.when_scaled) == Some(RetentionPolicy::Delete);
+    let mut out = vec![];
+    for (&i, sts) in &children.statefulsets {
+        if active.contains(&i) {
+            continue;
+        }
+        out.push(Removal::StatefulSet(sts.name_any()));
+        if let Some(svc) = children.services.get(&i) {
+            out.push(Removal::Service(svc.name_any()));
+        }
+        if delete_claims && let Some(pvc) = children.pvcs.get(&i) {
+            out.push(Removal::Claim(pvc.name_any()));
+        }
+    }
+    out
+}
+
+/// The address a replica's axon is announced at, from the fleet's spec and its Service as the
+/// API server has it (the NodePort it assigned, the load balancer's address).
+fn endpoint(f: &FleetInput<'_>, svc: Option<&Service>) -> (Option<String>, Option<u16>) {
+    let spec = f.spec;
+    let mut ip = spec.axon.external_ip.clone();
+    let mut port = spec.axon.external_port;
+    let Some(svc) = svc else {
+        return (ip, port);
+    };
+    match spec.axon.exposure {
+        AxonExposure::NodePort => {
+            port = svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.ports.as_ref())
+                .and_then(|p| p.first())
+                .and_then(|p| p.node_port)
+                .and_then(|p| u16::try_from(p).ok());
+        }
+        AxonExposure::LoadBalancer => {
+            let ingress = svc
+                .status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|l| l.ingress.as_ref())
+                .and_then(|i| i.first());
+            if ip.is_none() {
+                ip = ingress.and_then(|i| i.ip.clone());
+            }
+            port = Some(spec.axon.port);
+        }
+        _ => {}
+    }
+    (ip, port)
+}
+
+/// What the StatefulSet half of the workload step decided (pure, see [`plan_statefulsets`]).
+#[derive(Clone, Debug, Default)]
+pub struct StatefulSetPlan {
+    /// Each active replica's desired StatefulSet (those with a hotkey).
+    pub desired: BTreeMap<u32, StatefulSet>,
+    /// The replicas whose StatefulSet is applied now: new ones, changes that keep the
+    /// template, and template changes the rollout allows.
+    pub apply: BTreeSet<u32>,
+    /// Replicas held on an older template by the rollout.
+    pub outdated: BTreeSet<u32>,
+    /// The canary decision, when the fleet has a canary.
+    pub canary: Option<rollout::Canary>,
+    /// The canary status to show.
+    pub shown_canary: Option<CanaryStatus>,
+}
+
+/// Which StatefulSets to apply (pure): new replicas at once, template changes one at a time
+/// (canary first), from the children read, the replicas' hotkeys and axon endpoints.
+pub fn plan_statefulsets(
     f: &FleetInput<'_>,
     children: &Children,
     active: &BTreeSet<u32>,
     hotkeys: &BTreeMap<u32, HotkeyRef>,
+    endpoints: &BTreeMap<u32, (Option<String>, Option<u16>)>,
     previous_canary: Option<&CanaryStatus>,
     now: Timestamp,
-) -> Result<WorkloadObservation> {
-    let spec = f.spec;
-    let mut obs = WorkloadObservation::default();
-    let writer = ctx.applier(f.namespace, f.kind);
-
-    // Scale-in: remove what is no longer active. Hotkey Secrets stay (see keys).
-    for (&i, sts) in &children.statefulsets {
-        if !active.contains(&i) {
-            writer.delete::<StatefulSet>(&sts.name_any()).await?;
-            if let Some(svc) = children.services.get(&i) {
-                writer.delete::<Service>(&svc.name_any()).await?;
-            }
-            if spec.storage.as_ref().map(|s| s.when_scaled) == Some(RetentionPolicy::Delete)
-                && let Some(pvc) = children.pvcs.get(&i)
-            {
-                writer
-                    .delete::<PersistentVolumeClaim>(&pvc.name_any())
-                    .await?;
-            }
-        }
-    }
-
-    // Services first: a NodePort or load balancer address goes into the pod's environment.
-    let mut endpoints: BTreeMap<u32, (Option<String>, Option<u16>)> = BTreeMap::new();
-    for &i in active {
-        let mut ip = spec.axon.external_ip.clone();
-        let mut port = spec.axon.external_port;
-        if let Some(want) = workload::service(f, i) {
-            let have = children.services.get(&i);
-            let svc = match have {
-                Some(h) if stamped(&h.metadata) == stamped(&want.metadata) => h.clone(),
-                _ => writer.apply(&want).await?,
-            };
-            let sp = svc.spec.as_ref();
-            match spec.axon.exposure {
-                AxonExposure::NodePort => {
-                    port = sp
-                        .and_then(|s| s.ports.as_ref())
-                        .and_then(|p| p.first())
-                        .and_then(|p| p.node_port)
-                        .and_then(|p| u16::try_from(p).ok());
-                }
-                AxonExposure::LoadBalancer => {
-                    let ingress = svc
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.load_balancer.as_ref())
-                        .and_then(|l| l.ingress.as_ref())
-                        .and_then(|i| i.first());
-                    if ip.is_none() {
-                        ip = ingress.and_then(|i| i.ip.clone());
-                    }
-                    port = Some(spec.axon.port);
-                }
-                _ => {}
-            }
-        }
-        endpoints.insert(i, (ip, port));
-    }
-
-    // Volumes: created once (claims are immutable).
-    for &i in active {
-        if let Some(want) = workload::pvc(f, i)
-            && !children.pvcs.contains_key(&i)
-        {
-            writer.apply(&want).await?;
-        }
-    }
-
-    // StatefulSets: new replicas at once, template changes one at a time.
-    let mut desired: BTreeMap<u32, StatefulSet> = BTreeMap::new();
+) -> StatefulSetPlan {
+    let mut plan = StatefulSetPlan::default();
     for &i in active {
         let Some(hk) = hotkeys.get(&i) else { continue };
         let (ip, port) = endpoints.get(&i).cloned().unwrap_or_default();
@@ -201,14 +216,14 @@ pub async fn reconcile(
             external_ip: ip,
             external_port: port,
         };
-        desired.insert(i, workload::statefulset(f, &r));
+        plan.desired.insert(i, workload::statefulset(f, &r));
     }
     // Each replica's template differs (index, hotkey), so compare each with its own target.
     let states: BTreeMap<u32, ReplicaState> = children
         .statefulsets
         .iter()
         .filter_map(|(&i, sts)| {
-            let want = desired.get(&i)?;
+            let want = plan.desired.get(&i)?;
             let current = template_hash(sts) == template_hash(want);
             Some((
                 i,
@@ -224,47 +239,51 @@ pub async fn reconcile(
         })
         .collect();
     // A canary that has run the new template, ready, for `autoPromoteAfter` is promoted.
-    let canary = spec.update_strategy.canary.as_ref().map(|c| {
-        let want = desired
+    if let Some(c) = f.spec.update_strategy.canary.as_ref() {
+        let want = plan
+            .desired
             .get(&c.index)
             .and_then(template_hash)
             .unwrap_or_default();
         let (canary, shown) = rollout::canary(c, &states, want, previous_canary, now);
-        obs.canary = shown;
-        canary
-    });
-    let may_update = rollout::updatable(&states, canary.as_ref());
-    for (&i, want) in &desired {
+        plan.canary = Some(canary);
+        plan.shown_canary = shown;
+    }
+    let may_update = rollout::updatable(&states, plan.canary.as_ref());
+    for (&i, want) in &plan.desired {
         match children.statefulsets.get(&i) {
             None => {
-                writer.apply(want).await?;
+                plan.apply.insert(i);
             }
             Some(have) if stamped(&have.metadata) == stamped(&want.metadata) => {}
             Some(have) => {
-                let template_changed = template_hash(have) != template_hash(want);
-                if !template_changed || may_update.contains(&i) {
-                    writer.apply(want).await?;
+                if template_hash(have) == template_hash(want) || may_update.contains(&i) {
+                    plan.apply.insert(i);
                 } else {
-                    obs.outdated.insert(i);
+                    plan.outdated.insert(i);
                 }
             }
         }
     }
-    if !active.is_empty() {
-        let want = workload::pdb(f);
-        let have: Option<PodDisruptionBudget> =
-            Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), f.namespace)
-                .get_opt(f.name)
-                .await
-                .map_err(|source| Error::ListChildren {
-                    kind: "PodDisruptionBudget".into(),
-                    source,
-                })?;
-        if have.as_ref().map(|h| stamped(&h.metadata)) != Some(stamped(&want.metadata)) {
-            writer.apply(&want).await?;
-        }
-    }
+    plan
+}
 
+/// What became of each active replica (pure): its pod, phase and readiness on the desired
+/// template, and its axon's address.
+fn observe(
+    f: &FleetInput<'_>,
+    children: &Children,
+    active: &BTreeSet<u32>,
+    hotkeys: &BTreeMap<u32, HotkeyRef>,
+    endpoints: &BTreeMap<u32, (Option<String>, Option<u16>)>,
+    plan: StatefulSetPlan,
+) -> WorkloadObservation {
+    let spec = f.spec;
+    let mut obs = WorkloadObservation {
+        outdated: plan.outdated,
+        canary: plan.shown_canary,
+        ..Default::default()
+    };
     for &i in active {
         let sts = children.statefulsets.get(&i);
         let pod = children.pods.get(&i);
@@ -277,7 +296,7 @@ pub async fn reconcile(
         r.message = message;
         r.unschedulable = unschedulable;
         r.ready = sts.is_some_and(|s| replica_ready(s, pod))
-            && sts.and_then(template_hash) == desired.get(&i).and_then(template_hash);
+            && sts.and_then(template_hash) == plan.desired.get(&i).and_then(template_hash);
         if sts.is_none() {
             r.phase = if hotkeys.contains_key(&i) {
                 ReplicaPhase::Creating
@@ -306,14 +325,84 @@ pub async fn reconcile(
         obs.replicas.insert(i, r);
     }
     // A canary rollout waits for promotion once the canary runs the new template and is ready.
-    if let Some(c) = &canary {
+    if let Some(c) = &plan.canary {
         obs.canary_waiting = !c.promoted
             && !obs.outdated.is_empty()
             && !obs.outdated.contains(&c.index)
             && obs.replicas.get(&c.index).is_some_and(|r| r.ready);
         obs.canary_missing = (!c.promoted && !active.contains(&c.index)).then_some(c.index);
     }
-    Ok(obs)
+    obs
+}
+
+/// The workload step: removals → Services (their NodePort or load balancer address goes into
+/// the pods' environment) → volume claims (created once: they are immutable) → StatefulSets as
+/// planned → the PodDisruptionBudget; then what became of each replica. Every decision is one
+/// of the pure functions above; this only writes what they decided.
+pub async fn reconcile(
+    ctx: &Context,
+    f: &FleetInput<'_>,
+    children: &Children,
+    active: &BTreeSet<u32>,
+    hotkeys: &BTreeMap<u32, HotkeyRef>,
+    previous_canary: Option<&CanaryStatus>,
+    now: Timestamp,
+) -> Result<WorkloadObservation> {
+    let writer = ctx.applier(f.namespace, f.kind);
+    for r in removals(f, children, active) {
+        match r {
+            Removal::StatefulSet(n) => writer.delete::<StatefulSet>(&n).await?,
+            Removal::Service(n) => writer.delete::<Service>(&n).await?,
+            Removal::Claim(n) => writer.delete::<PersistentVolumeClaim>(&n).await?,
+        };
+    }
+    let mut endpoints: BTreeMap<u32, (Option<String>, Option<u16>)> = BTreeMap::new();
+    for &i in active {
+        let svc = match workload::service(f, i) {
+            Some(want) => match children.services.get(&i) {
+                Some(h) if stamped(&h.metadata) == stamped(&want.metadata) => Some(h.clone()),
+                _ => Some(writer.apply(&want).await?),
+            },
+            None => None,
+        };
+        endpoints.insert(i, endpoint(f, svc.as_ref()));
+    }
+    for &i in active {
+        if let Some(want) = workload::pvc(f, i)
+            && !children.pvcs.contains_key(&i)
+        {
+            writer.apply(&want).await?;
+        }
+    }
+    let plan = plan_statefulsets(
+        f,
+        children,
+        active,
+        hotkeys,
+        &endpoints,
+        previous_canary,
+        now,
+    );
+    for i in &plan.apply {
+        if let Some(want) = plan.desired.get(i) {
+            writer.apply(want).await?;
+        }
+    }
+    if !active.is_empty() {
+        let want = workload::pdb(f);
+        let have: Option<PodDisruptionBudget> =
+            Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), f.namespace)
+                .get_opt(f.name)
+                .await
+                .map_err(|source| Error::ListChildren {
+                    kind: "PodDisruptionBudget".into(),
+                    source,
+                })?;
+        if have.as_ref().map(|h| stamped(&h.metadata)) != Some(stamped(&want.metadata)) {
+            writer.apply(&want).await?;
+        }
+    }
+    Ok(observe(f, children, active, hotkeys, &endpoints, plan))
 }
 
 /// A replica is ready when its StatefulSet has rolled out its current template and the pod is
@@ -387,7 +476,171 @@ fn pod_phase(pod: Option<&Pod>) -> (ReplicaPhase, Option<String>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::build::fixtures::{input, miner, replica};
     use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+
+    const MINER: &str = r#"
+apiVersion: subnet-operator.io/v1alpha1
+kind: Miner
+metadata: {name: m, namespace: ns, uid: uid-1}
+spec:
+  subnetRef: {name: sn}
+  replicas: 3
+  wallet: {coldkeyPub: {ss58: 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY}}
+  template: {image: "miner:1"}
+  storage: {size: 1Gi, whenScaled: Delete}
+"#;
+
+    fn hotkeys(n: u32) -> BTreeMap<u32, HotkeyRef> {
+        (0..n)
+            .map(|i| {
+                (
+                    i,
+                    HotkeyRef {
+                        ss58: format!("hotkey-{i}"),
+                        secret_name: format!("m-hotkey-{i}"),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The children as the API server would hold them after `f`'s StatefulSets were applied:
+    /// each rolled out and ready, its pod ready.
+    fn running(f: &FleetInput<'_>, n: u32) -> Children {
+        let mut c = Children::default();
+        for i in 0..n {
+            let mut sts = workload::statefulset(f, &replica(i));
+            sts.metadata.generation = Some(1);
+            sts.status = Some(k8s_openapi::api::apps::v1::StatefulSetStatus {
+                observed_generation: Some(1),
+                current_revision: Some("r1".into()),
+                update_revision: Some("r1".into()),
+                ready_replicas: Some(1),
+                ..Default::default()
+            });
+            c.statefulsets.insert(i, sts);
+            if let Some(pvc) = workload::pvc(f, i) {
+                c.pvcs.insert(i, pvc);
+            }
+            c.pods.insert(
+                i,
+                Pod {
+                    metadata: kube::api::ObjectMeta {
+                        name: Some(format!("m-{i}-0")),
+                        labels: Some(
+                            [("controller-revision-hash".to_string(), "r1".to_string())].into(),
+                        ),
+                        ..Default::default()
+                    },
+                    status: Some(PodStatus {
+                        phase: Some("Running".into()),
+                        conditions: Some(vec![PodCondition {
+                            type_: "Ready".into(),
+                            status: "True".into(),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            );
+        }
+        c
+    }
+
+    #[test]
+    fn scale_in_removes_the_statefulset_and_the_claim_when_asked_and_keeps_the_rest() {
+        let m = miner(MINER);
+        let f = input(&m);
+        let children = running(&f, 3);
+        let active: BTreeSet<u32> = [0, 2].into();
+        assert_eq!(
+            removals(&f, &children, &active),
+            vec![
+                Removal::StatefulSet("m-1".into()),
+                Removal::Claim(children.pvcs[&1].name_any()),
+            ]
+        );
+        // Claims are kept under the default retention.
+        let mut retain = miner(MINER);
+        retain.spec.fleet.storage = retain.spec.fleet.storage.map(|mut s| {
+            s.when_scaled = RetentionPolicy::Retain;
+            s
+        });
+        let f = input(&retain);
+        assert_eq!(
+            removals(&f, &children, &active),
+            vec![Removal::StatefulSet("m-1".into())]
+        );
+        assert!(removals(&f, &children, &[0, 1, 2].into()).is_empty());
+    }
+
+    #[test]
+    fn new_replicas_apply_at_once_and_a_template_change_rolls_one_at_a_time() {
+        let m = miner(MINER);
+        let f = input(&m);
+        let active: BTreeSet<u32> = [0, 1, 2].into();
+        let none = BTreeMap::new();
+        let now = Timestamp::UNIX_EPOCH;
+        // Nothing exists: all three at once.
+        let plan = plan_statefulsets(
+            &f,
+            &Children::default(),
+            &active,
+            &hotkeys(3),
+            &none,
+            None,
+            now,
+        );
+        assert_eq!(plan.apply, active);
+        assert!(plan.outdated.is_empty());
+        // A replica without its hotkey yet gets no StatefulSet.
+        let plan = plan_statefulsets(
+            &f,
+            &Children::default(),
+            &active,
+            &hotkeys(2),
+            &none,
+            None,
+            now,
+        );
+        assert_eq!(plan.apply, [0, 1].into());
+        // All running the desired template: nothing to write.
+        let children = running(&f, 3);
+        let plan = plan_statefulsets(&f, &children, &active, &hotkeys(3), &none, None, now);
+        assert!(
+            plan.apply.is_empty() && plan.outdated.is_empty(),
+            "{:?}",
+            plan.apply
+        );
+        let obs = observe(&f, &children, &active, &hotkeys(3), &none, plan);
+        assert!(
+            obs.replicas
+                .values()
+                .all(|r| r.ready && r.phase == ReplicaPhase::Ready),
+            "{obs:?}"
+        );
+        // A new image: one replica now, the others held as Outdated.
+        let mut next = miner(MINER);
+        next.spec.fleet.template.image = "miner:2".into();
+        let f2 = input(&next);
+        let plan = plan_statefulsets(&f2, &children, &active, &hotkeys(3), &none, None, now);
+        assert_eq!(plan.apply.len(), 1, "{:?}", plan.apply);
+        assert_eq!(plan.outdated.len(), 2, "{:?}", plan.outdated);
+        let obs = observe(&f2, &children, &active, &hotkeys(3), &none, plan);
+        assert_eq!(
+            obs.replicas
+                .values()
+                .filter(|r| r.phase == ReplicaPhase::Outdated)
+                .count(),
+            2
+        );
+        assert!(
+            obs.replicas.values().all(|r| !r.ready),
+            "none is ready on the new template"
+        );
+    }
 
     #[test]
     fn unschedulable_pods_say_why() {
