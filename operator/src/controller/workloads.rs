@@ -525,28 +525,33 @@ spec:
             }
             c.pods.insert(
                 i,
-                Pod {
-                    metadata: kube::api::ObjectMeta {
-                        name: Some(format!("m-{i}-0")),
-                        labels: Some(
-                            [("controller-revision-hash".to_string(), "r1".to_string())].into(),
-                        ),
-                        ..Default::default()
-                    },
-                    status: Some(PodStatus {
-                        phase: Some("Running".into()),
-                        conditions: Some(vec![PodCondition {
-                            type_: "Ready".into(),
-                            status: "True".into(),
-                            ..Default::default()
-                        }]),
-                        ..Default::default()
-                    }),
+                ready_pod(kube::api::ObjectMeta {
+                    name: Some(format!("m-{i}-0")),
+                    labels: Some(
+                        [("controller-revision-hash".to_string(), "r1".to_string())].into(),
+                    ),
                     ..Default::default()
-                },
+                }),
             );
         }
         c
+    }
+
+    /// A running pod whose Ready condition is True.
+    fn ready_pod(metadata: kube::api::ObjectMeta) -> Pod {
+        Pod {
+            metadata,
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -669,25 +674,13 @@ spec:
 
     #[test]
     fn a_pod_being_deleted_is_terminating_whatever_its_conditions() {
-        let pod = Pod {
-            metadata: kube::api::ObjectMeta {
-                name: Some("v-0-0".into()),
-                deletion_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                    Default::default(),
-                )),
-                ..Default::default()
-            },
-            status: Some(PodStatus {
-                phase: Some("Running".into()),
-                conditions: Some(vec![PodCondition {
-                    type_: "Ready".into(),
-                    status: "True".into(),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
+        let pod = ready_pod(kube::api::ObjectMeta {
+            name: Some("v-0-0".into()),
+            deletion_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Default::default(),
+            )),
             ..Default::default()
-        };
+        });
         let (phase, msg, unschedulable) = pod_phase(Some(&pod));
         assert_eq!(phase, ReplicaPhase::Terminating);
         assert_eq!(msg.as_deref(), Some("pod v-0-0 is being deleted"));

@@ -87,38 +87,9 @@ pub async fn reconcile<K: FleetKind>(
     signer: Option<std::sync::Arc<Signer>>,
     coldkey: AccountId,
 ) -> Result<RegistrationObservation> {
+    // The step's journal: the status as the chain leaves it, written with each intent.
     let mut record = previous.clone();
-    let mut obs = journal(
-        ctx,
-        obj,
-        &mut record,
-        cache,
-        netuid,
-        spec,
-        numbers,
-        hotkeys,
-        signer,
-        coldkey,
-    )
-    .await?;
-    obs.record = record;
-    Ok(obs)
-}
-
-/// The step proper, over its journal `status`.
-#[allow(clippy::too_many_arguments)]
-async fn journal<K: FleetKind>(
-    ctx: &Context,
-    obj: &K,
-    status: &mut FleetStatus,
-    cache: &ChainCache,
-    netuid: u16,
-    spec: &FleetSpec,
-    numbers: &FleetNumbers,
-    hotkeys: &BTreeMap<u32, HotkeyRef>,
-    signer: Option<std::sync::Arc<Signer>>,
-    coldkey: AccountId,
-) -> Result<RegistrationObservation> {
+    let status = &mut record;
     cache.watch(netuid);
     let mut obs = RegistrationObservation {
         wanted: hotkeys.len(),
@@ -152,6 +123,7 @@ async fn journal<K: FleetKind>(
         ));
         obs.requeue = Some(Duration::from_secs(2));
         obs.registered = count_registered(status, hotkeys);
+        obs.record = record;
         return Ok(obs);
     };
     // Make sure every replica has a status entry before recording chain state.
@@ -491,6 +463,7 @@ async fn journal<K: FleetKind>(
     }
     status.spend = Some(spend);
     obs.registered = count_registered(status, hotkeys);
+    obs.record = record;
     Ok(obs)
 }
 
