@@ -9,6 +9,7 @@
 pub mod bad_input;
 pub mod fixtures;
 pub mod realchain;
+pub mod rpc_count;
 pub mod tools;
 
 use std::net::TcpListener;

@@ -72,7 +72,8 @@ pub struct Config {
     #[arg(long, env = "CHAIN_ENDPOINTS", default_value = "ws://127.0.0.1:9944")]
     pub chain_endpoints: String,
 
-    /// Milliseconds between reads of the chain head.
+    /// Milliseconds between reads of the chain head where the chain cannot announce new blocks
+    /// (with a head subscription the head is read once per block instead).
     #[arg(long, env = "CHAIN_POLL_MS", default_value_t = 500)]
     pub chain_poll_ms: u64,
 

@@ -1,4 +1,5 @@
-//! One reader per chain: a follower polls the head and, when a block is added, reads one
+//! One reader per chain: a follower waits for the chain to announce a new block (a head
+//! subscription; it polls the head where the chain cannot push) and then reads the head and one
 //! snapshot per watched subnet. Controllers read this cache (and, for what must be fresh, its
 //! [`ChainReader`]), so chain reads grow with the number of subnets, not with replicas or
 //! reconciles; they write only through its [`ChainWriter`].
@@ -153,23 +154,109 @@ impl ChainCache {
         self.changes.subscribe()
     }
 
-    /// Follows the chain: refreshes every `every` until the process ends.
+    /// Follows the chain until the process ends: refreshes on each block the chain announces,
+    /// and at least every [`QUIET_REFRESH`]; where the chain cannot announce blocks (or its
+    /// subscription failed, then for [`RESUBSCRIBE_AFTER`]), every `every`.
     pub fn spawn_follower(self: &Arc<Self>, every: Duration) {
         let me = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut heads: Option<super::HeadStream> = None;
+            let mut subscribe_at = tokio::time::Instant::now();
             loop {
-                tick.tick().await;
                 me.refresh().await;
+                if heads.is_none() && tokio::time::Instant::now() >= subscribe_at {
+                    heads = match me.reader.new_heads().await {
+                        Ok(h) => h,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "no head subscription; polling");
+                            None
+                        }
+                    };
+                    if heads.is_none() {
+                        subscribe_at = tokio::time::Instant::now() + RESUBSCRIBE_AFTER;
+                    }
+                }
+                let Some(stream) = heads.as_mut() else {
+                    tick.tick().await;
+                    continue;
+                };
+                match next_head(stream, QUIET_REFRESH).await {
+                    Wake::Block | Wake::Quiet => {}
+                    Wake::Ended => heads = None,
+                }
             }
         });
+    }
+}
+
+/// With a head subscription, how long the follower waits for a block before it refreshes
+/// anyway (to notice an error or a chain that stopped announcing).
+pub const QUIET_REFRESH: Duration = Duration::from_secs(30);
+/// After a failed subscription (or a chain that cannot push heads), how long the follower
+/// polls before it tries to subscribe again.
+pub const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(60);
+
+/// Why the follower woke.
+#[derive(Debug, PartialEq, Eq)]
+enum Wake {
+    /// The chain announced one or more blocks.
+    Block,
+    /// Nothing for `quiet`.
+    Quiet,
+    /// The subscription ended (the connection dropped).
+    Ended,
+}
+
+/// Waits for the next announced block, then takes every announcement already queued (a burst
+/// of blocks is one refresh, not one each).
+async fn next_head(stream: &mut super::HeadStream, quiet: Duration) -> Wake {
+    use futures::{FutureExt as _, StreamExt as _};
+    match tokio::time::timeout(quiet, stream.next()).await {
+        Err(_) => Wake::Quiet,
+        Ok(None) => Wake::Ended,
+        Ok(Some(_)) => {
+            while let Some(next) = stream.next().now_or_never() {
+                if next.is_none() {
+                    return Wake::Ended;
+                }
+            }
+            Wake::Block
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_burst_of_announced_blocks_is_one_wake_and_an_ended_subscription_says_so() {
+        use futures::StreamExt as _;
+        let mut burst: super::super::HeadStream = futures::stream::iter([5, 6, 7])
+            .chain(futures::stream::pending())
+            .boxed();
+        assert_eq!(
+            next_head(&mut burst, Duration::from_millis(50)).await,
+            Wake::Block
+        );
+        // All three were taken: nothing more until the quiet timeout.
+        assert_eq!(
+            next_head(&mut burst, Duration::from_millis(50)).await,
+            Wake::Quiet
+        );
+        let mut ended: super::super::HeadStream = futures::stream::iter([1]).boxed();
+        assert_eq!(
+            next_head(&mut ended, Duration::from_millis(50)).await,
+            Wake::Ended
+        );
+        let mut empty: super::super::HeadStream = futures::stream::empty().boxed();
+        assert_eq!(
+            next_head(&mut empty, Duration::from_millis(50)).await,
+            Wake::Ended
+        );
+    }
     use crate::chain::memory::{Genesis, GenesisSubnet, MemoryChain};
 
     #[tokio::test]

@@ -790,6 +790,10 @@ pub fn sign_localnet(
     }
 }
 
+/// The numbers of new best blocks as a node announces them; it ends when the subscription
+/// does (the connection dropped).
+pub type HeadStream = futures::stream::BoxStream<'static, u64>;
+
 /// What the controllers need of a chain.
 #[async_trait]
 pub trait Chain: Send + Sync {
@@ -797,6 +801,11 @@ pub trait Chain: Send + Sync {
     fn describe(&self) -> String;
     /// The head.
     async fn head(&self) -> Result<ChainHead>;
+    /// New best blocks as the chain announces them (a subscription: no request per poll), or
+    /// `None` when this chain cannot push them and must be polled.
+    async fn new_heads(&self) -> Result<Option<HeadStream>> {
+        Ok(None)
+    }
     /// A snapshot of a subnet (None if it does not exist).
     async fn subnet(&self, netuid: u16) -> Result<Option<SubnetSnapshot>>;
     /// An account's free balance and the nonce its next transaction must use, both at the best

@@ -49,9 +49,9 @@ use subxt::utils::{AccountId32, H256, MultiSignature};
 use subxt::{Metadata, OnlineClient};
 
 use super::{
-    AccountId, AccountInfo, Chain, ChainError, ChainHead, DispatchError, Hyperparameter,
-    LocalnetCall, LocalnetOutcome, Neuron, PreparedTx, PriceGuard, PriceModel, ProxyCheck,
-    ProxyType, RegisterCall, Result, SubnetSnapshot, TxOutcome,
+    AccountId, AccountInfo, Chain, ChainError, ChainHead, DispatchError, HeadStream,
+    Hyperparameter, LocalnetCall, LocalnetOutcome, Neuron, PreparedTx, PriceGuard, PriceModel,
+    ProxyCheck, ProxyType, RegisterCall, Result, SubnetSnapshot, TxOutcome,
 };
 use crate::keys::signer::Signer;
 
@@ -81,6 +81,9 @@ struct Conn {
     /// The hash of block 1 once read (it never changes for a chain; a chain started again
     /// drops the connection, and the next one reads it anew).
     first_block: std::sync::OnceLock<String>,
+    /// The client at the last finalized block read, by its hash: the head read and the
+    /// snapshots of one block share its header and runtime version (two requests each).
+    last_finalized: Mutex<Option<(H256, AtBlock)>>,
 }
 
 struct ConnState {
@@ -218,6 +221,7 @@ impl SubxtChain {
                         rpc,
                         index,
                         first_block: std::sync::OnceLock::new(),
+                        last_finalized: Mutex::new(None),
                     });
                     st.conn = Some(c.clone());
                     st.next = index;
@@ -319,7 +323,16 @@ async fn first_block_hash(c: &Conn, best: u64) -> Result<Option<String>> {
 
 /// The finalized block.
 async fn finalized(c: &Conn) -> Result<AtBlock> {
-    c.api.at_current_block().await.map_err(classify)
+    let hash = c.rpc.chain_get_finalized_head().await.map_err(classify)?;
+    let lock = || c.last_finalized.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((h, at)) = lock().as_ref()
+        && *h == hash
+    {
+        return Ok(at.clone());
+    }
+    let at = c.api.at_block(hash).await.map_err(classify)?;
+    *lock() = Some((hash, at.clone()));
+    Ok(at)
 }
 
 /// The best block (what new transactions build on).
@@ -1566,6 +1579,19 @@ async fn neurons_at(at: &AtBlock, netuid: u16) -> Result<Vec<NeuronInfoLiteRaw>>
 
 #[async_trait]
 impl Chain for SubxtChain {
+    async fn new_heads(&self) -> Result<Option<HeadStream>> {
+        use futures::StreamExt as _;
+        self.with(|c| async move {
+            let sub = c.rpc.chain_subscribe_new_heads().await.map_err(classify)?;
+            // An error in the stream ends it: the follower polls, then subscribes again.
+            let numbers = sub
+                .take_while(|h| std::future::ready(h.is_ok()))
+                .filter_map(|h| std::future::ready(h.ok().map(|h| h.number())));
+            Ok(Some(numbers.boxed()))
+        })
+        .await
+    }
+
     fn describe(&self) -> String {
         format!("subtensor at {}", self.endpoints.join(","))
     }

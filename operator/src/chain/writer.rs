@@ -51,6 +51,11 @@ impl ChainReader {
         counted(&self.metrics, "head", self.chain.head().await)
     }
 
+    /// New best blocks as the chain announces them, or `None` when it must be polled.
+    pub async fn new_heads(&self) -> Result<Option<super::HeadStream>> {
+        counted(&self.metrics, "new_heads", self.chain.new_heads().await)
+    }
+
     /// One subnet at the finalized block.
     pub async fn subnet(&self, netuid: u16) -> Result<Option<SubnetSnapshot>> {
         counted(&self.metrics, "subnet", self.chain.subnet(netuid).await)
