@@ -7,7 +7,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all demo test unit e2e lint fmt generate build bins bench cluster-up cluster-down clean
+.PHONY: all demo test unit e2e lint fmt generate build bins bench bench-rpc cluster-up cluster-down clean
 
 all: build
 
@@ -30,6 +30,14 @@ test:
 ## Benchmark: a 1000-replica Miner vs kubectl apply --server-side (needs `e2e/cluster.sh up`).
 bench:
 	e2e/bench/fleet.sh $(or $(N),1000)
+
+## Benchmark: RPC requests per block per subnet at 10 and 1,000 registered replicas, counted at
+## the endpoint (needs `e2e/cluster.sh up` and `e2e/chain.sh up`, for the chain tooling).
+bench-rpc:
+	for n in 10 1000; do \
+	  out=$$(E2E_REQUIRED=1 E2E_RPC_REPLICAS=$$n $(CARGO) test -p e2e --test chain_reads -- --nocapture 2>&1); rc=$$?; \
+	  echo "$$out" | grep -E 'RPC requests per block|idle chain|test result|panicked|Error'; [ $$rc = 0 ] || exit $$rc; \
+	done
 
 ## The main job: see README "Quick start".
 demo:

@@ -48,9 +48,12 @@ if [ -n "$real" ]; then
   setsid bash -c 'while curl -fsS -o /dev/null -H "content-type: application/json" \
       -d "{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"dev_newBlock\",\"params\":[{\"count\":1}]}" "$0"; do
       sleep 1; done' "$SUBTENSOR_HTTP" >/dev/null 2>&1 &
-  log "starting the operator against it (CHAIN_BACKEND=subxt; log: $state/operator.log)"
-  KUBECONFIG="$SUBNET_OPERATOR_E2E_KUBECONFIG" POD_NAMESPACE=default CHAIN_BACKEND=subxt \
-    CHAIN_ENDPOINTS="$SUBTENSOR_WS" \
+  # Each Subnet names its chain. The localnet Subnet is pointed at chopsticks below (its own
+  # Service is not reachable from outside the cluster); FINNEY_ENDPOINTS points the finney samples
+  # at chopsticks too, which is not Finney: they report WrongNetwork, and nothing is sent there.
+  log "starting the operator (real chains, the default; FINNEY_ENDPOINTS=chopsticks; log: $state/operator.log)"
+  KUBECONFIG="$SUBNET_OPERATOR_E2E_KUBECONFIG" POD_NAMESPACE=default \
+    FINNEY_ENDPOINTS="$SUBTENSOR_WS" \
     setsid target/debug/subnet-operator --metrics-addr 127.0.0.1:18080 >"$state/operator.log" 2>&1 &
 else
   log "starting a SIMULATED chain (in-memory model of subtensor's rules; log: $state/simchain.log)"
@@ -70,13 +73,21 @@ kubectl -n demo apply -f manifests/samples/
 
 log "applying manifests/samples/localnet (a localnet Subnet, 3 miners, a validator) in namespace localnet"
 kubectl create namespace localnet --dry-run=client -o yaml | kubectl apply -f -
-kubectl -n localnet apply -f manifests/samples/localnet/
+if [ -n "$real" ]; then
+  # The samples as they are, but the Subnet reaches its localnet at chopsticks.
+  sed "s|^  network: local\$|  network: local\n  endpoints: [\"$SUBTENSOR_WS\"]|" \
+    manifests/samples/localnet/00-subnet.yaml | kubectl -n localnet apply -f -
+  kubectl -n localnet apply -f manifests/samples/localnet/01-coldkey.yaml \
+    -f manifests/samples/localnet/02-miner.yaml -f manifests/samples/localnet/03-validator.yaml
+else
+  kubectl -n localnet apply -f manifests/samples/localnet/
+fi
 
 log "waiting for the operator to report"
 for _ in $(seq 1 60); do
   n=$(kubectl -n demo get miners,validators -o jsonpath='{range .items[*]}{.status.readyReplicas}{"\n"}{end}' | grep -c '[1-9]' || true)
   ready=$(kubectl -n demo get subnet sn18 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')
-  # On the real runtime sn18 (a Finney netuid) does not exist: it reports so, honestly.
+  # On the real runtime sn18 is a finney Subnet whose endpoint is chopsticks: WrongNetwork.
   [ "$n" -ge 2 ] && { [ "$ready" = True ] || [ -n "$real" ]; } && break
   sleep 1
 done
@@ -93,7 +104,7 @@ log "the localnet: scaffolded by the operator, miners and validator registered b
 kubectl -n localnet get subnets,miners,validators -o wide
 kubectl -n localnet get subnet dev -o jsonpath='{range .status.scaffold[*]}{.name}: {.state} at block {.block} {.message}{"\n"}{end}'
 
-log "the subnet as read from the chain ($([ -n "$real" ] && echo "real runtime: netuid 18 is a Finney subnet, absent here" || echo simulated))"
+log "the subnet as read from the chain ($([ -n "$real" ] && echo "real runtime behind FINNEY_ENDPOINTS, but not Finney: WrongNetwork, nothing read or sent" || echo simulated))"
 kubectl -n demo get subnet sn18 -o jsonpath='price {.status.registrationPriceTao} TAO, uids {.status.uids}, block {.status.finalizedBlock}, endpoint: {.status.endpoint}{"\n"}'
 log "conditions"
 kubectl -n demo get subnets,miners,validators \
@@ -109,7 +120,7 @@ cat <<MSG
 What you see is what this version does: it validates Subnets, Miners and Validators at
 admission, creates one hotkey Secret per replica, runs each replica as a GPU-scheduled pod on the
 KWOK nodes with its axon exposed, reads the subnet (price, UIDs, blocks) from
-$([ -n "$real" ] && echo "subtensor's real runtime (no real network is involved; sn18 is a Finney netuid, absent here)" || echo "a SIMULATED chain (the in-memory model; no real network is involved)"), and serves metrics at
+$([ -n "$real" ] && echo "subtensor's real runtime (no real network is involved: sn18 says finney, its endpoint answers with another genesis, so it is WrongNetwork)" || echo "a SIMULATED chain (the in-memory model; no real network is involved)"), and serves metrics at
 http://127.0.0.1:18080/metrics. The samples register manually (registration.mode: Manual), so
 they wait for you; see README "Registration and the chain" for operator-paid registration.
 In namespace localnet the operator scaffolded a subnet (owner key, register_network, start_call,

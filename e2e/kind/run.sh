@@ -45,8 +45,6 @@ tag=${image##*:}
 helm upgrade --install subnet-operator charts/subnet-operator \
   --namespace subnet-operator-system --create-namespace \
   --set image.repository="$repo" --set image.tag="$tag" --set image.pullPolicy=Never \
-  --set 'extraEnv[0].name=CHAIN_BACKEND' --set 'extraEnv[0].value=subxt' \
-  --set 'extraEnv[1].name=CHAIN_ENDPOINTS' --set "extraEnv[1].value=ws://dev-localnet.$ns.svc:9944" \
   --wait --timeout 5m
 
 log "applying the localnet samples in namespace $ns"

@@ -249,8 +249,10 @@ pub struct OperatorProcess {
 }
 
 impl OperatorProcess {
-    /// Starts the operator watching `namespace`, with its leader Lease in the same namespace.
-    /// `extra` adds environment variables.
+    /// Starts the operator watching `namespace`, with its leader Lease in the same namespace,
+    /// and no chain (`CHAIN_BACKEND=none`) unless `extra` names one. `extra` adds environment
+    /// variables; an empty value removes one (`("CHAIN_BACKEND", "")`: the operator's own
+    /// default, real chains).
     pub fn start(namespace: &str, identity: &str, extra: &[(&str, &str)]) -> Result<Self> {
         let kubeconfig = kubeconfig_path().context("no test cluster")?;
         let port = free_port()?;
@@ -269,10 +271,15 @@ impl OperatorProcess {
             .env("POD_NAME", identity)
             .env("METRICS_ADDR", &metrics_addr)
             .env("RUST_LOG", "info,subnet_operator=debug,kube=warn")
+            .env("CHAIN_BACKEND", "none")
             .stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out));
         for (k, v) in extra {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let child = cmd.spawn().context("starting the operator")?;
         Ok(Self {

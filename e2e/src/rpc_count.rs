@@ -17,6 +17,7 @@ pub struct RpcCounter {
     /// The WebSocket URL to give the client instead of the node's.
     pub url: String,
     counts: Counts,
+    open: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -31,18 +32,32 @@ impl RpcCounter {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("ws://{}", listener.local_addr()?);
         let counts: Counts = Arc::default();
-        let c = counts.clone();
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (c, o) = (counts.clone(), open.clone());
         let task = tokio::spawn(async move {
+            use std::sync::atomic::Ordering::SeqCst;
             while let Ok((client, _)) = listener.accept().await {
-                let (target, c) = (target.clone(), c.clone());
+                let (target, c, o) = (target.clone(), c.clone(), o.clone());
                 tokio::spawn(async move {
+                    o.fetch_add(1, SeqCst);
                     if let Ok(node) = TcpStream::connect(&target).await {
                         relay(client, node, c).await;
                     }
+                    o.fetch_sub(1, SeqCst);
                 });
             }
         });
-        Ok(Self { url, counts, task })
+        Ok(Self {
+            url,
+            counts,
+            open,
+            task,
+        })
+    }
+
+    /// Client connections open through the proxy now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Requests so far, by method.

@@ -1,6 +1,7 @@
 //! The localnet samples on a **real subtensor runtime**: a fresh chopsticks chain running
-//! subtensor's spec-218 wasm stands in for the localnet's RPC, and the operator runs with
-//! `CHAIN_BACKEND=subxt` against it. The scaffold adapts to the runtime it finds: the steps
+//! subtensor's spec-218 wasm stands in for the localnet's RPC, and the operator runs with no
+//! chain flag at all (its default: real chains, each Subnet its own, here the Subnet's
+//! `spec.endpoints`). The scaffold adapts to the runtime it finds: the steps
 //! spec 218 lacks (`sudo_set_admin_freeze_window`, `start_call`,
 //! `sudo_set_subnet_emission_enabled`) are recorded as skipped with the reason, `register_network`
 //! gets the `mechid` that runtime wants, and the subnet ends created, open, and with its fleets
@@ -49,11 +50,9 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
     let op = OperatorProcess::start(
         &ns.name,
         "op-reallocal",
-        &[
-            ("CHAIN_BACKEND", "subxt"),
-            ("CHAIN_ENDPOINTS", &node.ws),
-            ("CHAIN_POLL_MS", "200"),
-        ],
+        // No chain flag at all: the operator's default (real chains), and the Subnet's own
+        // endpoint.
+        &[("CHAIN_BACKEND", ""), ("CHAIN_POLL_MS", "200")],
     )?;
     // A localnet builds blocks all the time; chopsticks only on demand: build one every half
     // second while the test runs, as a fast-blocks localnet would.
@@ -67,13 +66,30 @@ async fn localnet_samples_scaffold_and_register_on_the_real_runtime() -> Result<
             }
         })
     };
+    // The samples as they are, except that the Subnet reaches its localnet at the chopsticks
+    // node: in the cluster it would use its own Service (`dev-localnet.<ns>.svc:9944`), which
+    // a process outside the cluster cannot reach.
     let samples = e2e::repo_root().join("manifests/samples/localnet");
-    let out = e2e::kubectl(&["-n", &ns.name, "apply", "-f", &samples.to_string_lossy()])?;
-    ensure!(
-        out.status.success(),
-        "kubectl apply of the localnet samples: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let subnet = std::fs::read_to_string(samples.join("00-subnet.yaml"))?;
+    let reached = subnet.replacen(
+        "spec:\n  network: local\n",
+        &format!("spec:\n  network: local\n  endpoints: [\"{}\"]\n", node.ws),
+        1,
     );
+    ensure!(
+        reached != subnet,
+        "the localnet sample's Subnet changed shape"
+    );
+    e2e::tools::kubectl_stdin(&["-n", &ns.name, "apply", "-f", "-"], &reached)?;
+    for file in ["01-coldkey.yaml", "02-miner.yaml", "03-validator.yaml"] {
+        let path = samples.join(file);
+        let out = e2e::kubectl(&["-n", &ns.name, "apply", "-f", &path.to_string_lossy()])?;
+        ensure!(
+            out.status.success(),
+            "kubectl apply of {file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let subnets: Api<Subnet> = Api::namespaced(client.clone(), &ns.name);
     let miners: Api<Miner> = Api::namespaced(client.clone(), &ns.name);
     let validators: Api<Validator> = Api::namespaced(client.clone(), &ns.name);

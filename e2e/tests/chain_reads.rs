@@ -1,13 +1,16 @@
 //! What the operator asks of a real node, counted at the endpoint: a counting WebSocket proxy
 //! (`e2e::rpc_count`) stands between the operator and a fresh chopsticks chain (spec 218). The
-//! operator follows the chain by a head subscription, so an idle chain costs (almost) no
-//! requests, and each block costs one head read and one snapshot per watched subnet, whatever
-//! the replica count. The figures are printed.
+//! operator follows the chain by head subscriptions (best and finalized), so an idle chain costs
+//! (almost) no requests and a block costs at most 3 per watched subnet: the runtime version at
+//! the new finalized block, one `state_queryStorageAt` (the subnet's items and every neuron's),
+//! one `get_neurons_lite`. The fleet has `E2E_RPC_REPLICAS` replicas (10 in CI; `make
+//! bench-rpc` runs 10 and 1,000), all registered first, so the subnet holds their neurons. The
+//! figures are printed.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use e2e::fixtures::{FleetNamespace, status_reason};
+use e2e::fixtures::{FleetNamespace, fleet_status};
 use e2e::realchain;
 use e2e::rpc_count::RpcCounter;
 use e2e::{Chopsticks, client, wait_until};
@@ -26,29 +29,45 @@ async fn the_operator_reads_per_announced_block_and_not_per_poll() -> Result<()>
         // No chain tooling in this run (chopsticks is installed by make test).
         return Ok(());
     }
+    let replicas: u32 = std::env::var("E2E_RPC_REPLICAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let node = Chopsticks::start().await?;
     let chain = SubxtChain::new(vec![node.ws.clone()])?;
     let netuid = realchain::own_subnet(&chain).await?;
+    let uids = u16::try_from(replicas + 8).unwrap_or(u16::MAX);
+    realchain::sudo_set(
+        &chain,
+        netuid,
+        &[subnet_operator::chain::Hyperparameter::MaxAllowedUids(uids)],
+    )
+    .await?;
+    let coldkey = Hotkey::generate()?;
+    realchain::fund(
+        &chain,
+        coldkey.public(),
+        u64::from(replicas) * 5 * realchain::TAO + 100 * realchain::TAO,
+    )
+    .await?;
     let counter = RpcCounter::start(&node.ws).await?;
     let spec = format!("{{network: \"{}\", netuid: {netuid}}}", counter.url);
-    let fleet = FleetNamespace::new(&client, "reads", Hotkey::generate()?, &spec).await?;
-    // A Manual fleet of 3: the operator watches the subnet and sends nothing.
-    let miners = fleet.miner(3, "", "{mode: Manual}").await?;
+    let fleet = FleetNamespace::new(&client, "reads", coldkey, &spec).await?;
+    let signer = fleet.coldkey_signer().await?;
+    let miners = fleet
+        .miner(replicas, &signer, "{mode: Burn, maxPriceTao: \"5\"}")
+        .await?;
     // The poll interval the operator would use without a subscription: 200 ms.
     let mut op = fleet.operator(
         "op-reads",
-        &[
-            ("CHAIN_BACKEND", "subxt"),
-            ("CHAIN_ENDPOINTS", &counter.url),
-            ("CHAIN_POLL_MS", "200"),
-        ],
+        &[("CHAIN_BACKEND", "subxt"), ("CHAIN_POLL_MS", "200")],
     )?;
-    wait_until(Duration::from_secs(90), || async {
-        Ok(status_reason(&miners, "m", "Registered").await?
-            == Some(("False".into(), "ManualRegistration".into())))
+    let registering = Duration::from_secs(90 + u64::from(replicas) * 2);
+    wait_until(registering, || async {
+        Ok(i64::from(fleet_status(&miners, "m").await?.registered_replicas) == i64::from(replicas))
     })
     .await
-    .with_context(|| format!("the subnet was read: {}", op.diagnose(40)))?;
+    .with_context(|| format!("every replica registered: {}", op.diagnose(40)))?;
 
     // Idle: no block for 20 s. Polling every 200 ms would be 100 head reads here.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -67,7 +86,7 @@ async fn the_operator_reads_per_announced_block_and_not_per_poll() -> Result<()>
     let busy = delta(&before, &counter.counts());
     let per_block = busy.values().sum::<u64>() as f64 / BLOCKS as f64;
     println!(
-        "{BLOCKS} blocks, 1 subnet watched, 3 replicas: {per_block:.1} requests per block {busy:?}"
+        "{BLOCKS} blocks, 1 subnet watched, {replicas} replicas registered: {per_block:.1} RPC requests per block per subnet {busy:?}"
     );
     ensure!(
         !idle.contains_key("?") && !busy.contains_key("?"),
@@ -83,10 +102,10 @@ async fn the_operator_reads_per_announced_block_and_not_per_poll() -> Result<()>
         busy.get("state_queryStorageAt").copied().unwrap_or(0) >= BLOCKS,
         "the blocks were not read: {busy:?}"
     );
-    // ... once: a head read (4 requests) and one snapshot (4: it shares the head's block), not
-    // a read per replica or per poll.
+    // ... once, and for nothing but the subnet: at most 3 requests, not a read per replica,
+    // per neuron or per poll.
     ensure!(
-        per_block <= 8.5,
+        per_block <= 3.0,
         "{per_block:.1} requests per block: {busy:?}"
     );
     Ok(())

@@ -67,11 +67,7 @@ impl World {
     fn operator(&self, identity: &str) -> Result<OperatorProcess> {
         self.fleet.operator(
             identity,
-            &[
-                ("CHAIN_BACKEND", "subxt"),
-                ("CHAIN_ENDPOINTS", &self.ws),
-                ("CHAIN_POLL_MS", "200"),
-            ],
+            &[("CHAIN_BACKEND", "subxt"), ("CHAIN_POLL_MS", "200")],
         )
     }
 

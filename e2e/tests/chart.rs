@@ -1067,6 +1067,8 @@ async fn operator_runs_with_only_the_charts_service_account() -> Result<()> {
         .env("POD_NAME", identity)
         .env("POD_NAMESPACE", &ns.name)
         .env("METRICS_ADDR", &metrics_addr)
+        // Kubernetes rights only: no chain (Finney is not reachable from here).
+        .env("CHAIN_BACKEND", "none")
         .env(
             "RUST_LOG",
             "info,subnet_operator=debug,kube=warn,kube_runtime=info",

@@ -395,7 +395,8 @@ async fn the_scrape_equals_the_documented_metrics_and_the_docs_table() -> Result
     let want = [
         "subnet_operator_leader 1",
         r#"subnet_operator_replica_registered{namespace="NS",kind="Miner",name="m",replica="1"} 0"#,
-        r#"subnet_operator_chain_errors_total{method="head"}"#,
+        r#"subnet_operator_chain_errors_total{chain="sim",method="head"}"#,
+        r#"subnet_operator_chain_open{chain="sim"} 1"#,
         r#"subnet_operator_spent_rao{namespace="NS",kind="Miner",name="m"} 0"#,
     ]
     .map(|w| w.replace("NS", &ns.name));

@@ -55,22 +55,28 @@ pub struct Config {
     #[arg(long, env = "RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
 
-    /// Which chain client to use: `none` (no chain: Subnets report `ChainNotConnected`), `sim`
-    /// (the in-memory chain model behind `subnet-operator-simchain`; a SIMULATION, for tests and
-    /// demos) or `subxt` (a real subtensor node over WebSocket, endpoints from
-    /// `CHAIN_ENDPOINTS`).
-    #[arg(long, env = "CHAIN_BACKEND", value_enum, default_value_t = ChainBackend::None)]
+    /// Which chain client to use: `subxt` (real subtensor nodes over WebSocket: each Subnet's own
+    /// chain, from its `spec.network`), `none` (no chain: Subnets report `ChainNotConnected`), or
+    /// `sim` (the in-memory chain model behind `subnet-operator-simchain` stands in for every
+    /// network; a SIMULATION, for tests and demos).
+    #[arg(long, env = "CHAIN_BACKEND", value_enum, default_value_t = ChainBackend::Subxt)]
     pub chain_backend: ChainBackend,
 
     /// URL of the simulation server for `--chain-backend sim`.
     #[arg(long, env = "SIM_CHAIN_URL", default_value = "http://127.0.0.1:9955")]
     pub sim_chain_url: String,
 
-    /// Subtensor WebSocket endpoints for `--chain-backend subxt`, comma-separated and tried in
-    /// order with failover (e.g. `ws://subtensor-0:9944,ws://subtensor-1:9944`). One client
-    /// serves the whole operator.
-    #[arg(long, env = "CHAIN_ENDPOINTS", default_value = "ws://127.0.0.1:9944")]
-    pub chain_endpoints: String,
+    /// Endpoints for Subnets with `network: finney`, comma-separated and tried in order with
+    /// failover (e.g. your own lite node: `ws://subtensor-lite.chain:9944`). Empty: the public
+    /// entrypoint. A Subnet's own `spec.endpoints` come before these; whatever answers must have
+    /// Finney's genesis, or the Subnet is `WrongNetwork`.
+    #[arg(long, env = "FINNEY_ENDPOINTS", default_value = "")]
+    pub finney_endpoints: String,
+
+    /// Endpoints for Subnets with `network: test`, as for `--finney-endpoints` (the testnet's
+    /// genesis is checked the same way).
+    #[arg(long, env = "TEST_ENDPOINTS", default_value = "")]
+    pub test_endpoints: String,
 
     /// Milliseconds between reads of the chain head where the chain cannot announce new blocks
     /// (with a head subscription the head is read once per block instead).
@@ -87,9 +93,9 @@ pub struct Config {
 pub enum ChainBackend {
     /// No chain.
     None,
-    /// The simulation server (in-memory model).
+    /// The simulation server (in-memory model) for every network.
     Sim,
-    /// A real subtensor node (subxt, dynamic API).
+    /// Real subtensor nodes (subxt, dynamic API), each Subnet's own.
     Subxt,
 }
 
@@ -103,6 +109,25 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The pool of chains this configuration opens.
+    pub fn chain_pool(&self, metrics: crate::metrics::Metrics) -> crate::chain::pool::ChainPool {
+        use crate::chain::pool::{Backend, ChainPool};
+        let backend = match self.chain_backend {
+            ChainBackend::None => Backend::None,
+            ChainBackend::Sim => Backend::Sim(self.sim_chain_url.clone()),
+            ChainBackend::Subxt => Backend::Subxt,
+        };
+        ChainPool::new(
+            backend,
+            crate::chain::network::NetworkEndpoints::parse(
+                &self.finney_endpoints,
+                &self.test_endpoints,
+            ),
+            metrics,
+            std::time::Duration::from_millis(self.chain_poll_ms.max(50)),
+        )
+    }
+
     /// The namespace of the leader Lease.
     pub fn lease_namespace(&self) -> String {
         self.lease_namespace
@@ -167,15 +192,21 @@ mod tests {
             c.namespaces(),
             vec![Some("a".to_string()), Some("b".to_string())]
         );
+        assert_eq!(
+            c.chain_backend,
+            ChainBackend::Subxt,
+            "real chains by default"
+        );
         let c = Config::try_parse_from([
             "subnet-operator",
-            "--chain-backend=subxt",
-            "--chain-endpoints=ws://a:9944, ws://b:9944",
+            "--chain-backend=none",
+            "--finney-endpoints=ws://a:9944, ws://b:9944",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.chain_backend, ChainBackend::Subxt);
+        assert_eq!(c.chain_backend, ChainBackend::None);
         assert_eq!(
-            crate::chain::subxt_client::SubxtChain::parse_endpoints(&c.chain_endpoints),
+            crate::chain::network::NetworkEndpoints::parse(&c.finney_endpoints, &c.test_endpoints)
+                .finney,
             vec!["ws://a:9944".to_string(), "ws://b:9944".to_string()]
         );
     }

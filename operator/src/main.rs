@@ -8,10 +8,6 @@ use clap::Parser;
 use futures::FutureExt;
 use kube::api::{Api, ListParams};
 use kube::{Client, CustomResourceExt};
-use subnet_operator::chain::SharedChain;
-use subnet_operator::chain::cache::ChainCache;
-use subnet_operator::chain::sim::SimChain;
-use subnet_operator::chain::subxt_client::SubxtChain;
 use subnet_operator::config::{ChainBackend, Config};
 use subnet_operator::controller::{self, Context};
 use subnet_operator::crd::{Miner, Subnet, Validator};
@@ -37,6 +33,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Error> {
+    if std::env::var_os("CHAIN_ENDPOINTS").is_some() {
+        // One endpoint for every Subnet is what let a `network: test` Subnet burn on Finney.
+        return Err(Error::Chain(
+            "CHAIN_ENDPOINTS is no longer read: each Subnet names its chain (spec.network, spec.endpoints); give your own nodes for the named networks with FINNEY_ENDPOINTS / TEST_ENDPOINTS".into(),
+        ));
+    }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), namespaces = ?config.namespaces(), "starting subnet-operator");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = stop_rx.map(|_| ()).shared();
@@ -87,27 +89,20 @@ async fn run(config: Config) -> Result<(), Error> {
         &config.identity(),
         Duration::from_secs(config.resync_seconds.max(10)),
     );
-    let chain: Option<SharedChain> = match config.chain_backend {
-        ChainBackend::None => None,
+    match config.chain_backend {
+        ChainBackend::None => {
+            tracing::warn!("no chain backend: Subnets report ChainNotConnected")
+        }
         ChainBackend::Sim => {
-            let chain =
-                SimChain::new(&config.sim_chain_url).map_err(|e| Error::Chain(e.to_string()))?;
-            tracing::warn!(url = %config.sim_chain_url, "using a SIMULATED chain (in-memory model): nothing is registered on a real network");
-            Some(Arc::new(chain))
+            tracing::warn!(url = %config.sim_chain_url, "using a SIMULATED chain (in-memory model) for every network: nothing is registered on a real network")
         }
-        ChainBackend::Subxt => {
-            let endpoints = SubxtChain::parse_endpoints(&config.chain_endpoints);
-            let chain =
-                SubxtChain::new(endpoints.clone()).map_err(|e| Error::Chain(e.to_string()))?;
-            tracing::info!(endpoints = ?endpoints, "using a real subtensor chain (subxt); the connected endpoint is logged on connect");
-            Some(Arc::new(chain))
-        }
-    };
-    if let Some(chain) = chain {
-        let cache = ChainCache::new(chain, metrics.clone());
-        cache.spawn_follower(Duration::from_millis(config.chain_poll_ms.max(50)));
-        ctx.chain = Some(cache);
+        ChainBackend::Subxt => tracing::info!(
+            finney = %config.finney_endpoints,
+            test = %config.test_endpoints,
+            "each Subnet's chain is opened when a Subnet first uses it"
+        ),
     }
+    ctx.chains = config.chain_pool(metrics.clone());
     let ctx = Arc::new(ctx);
     // One set of controllers per watched namespace (or one for all), sharing the context: the
     // chain cache, the signers, the metrics and the back-off.

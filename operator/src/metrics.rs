@@ -41,9 +41,33 @@ pub struct WriteLabels {
 /// Labels of a chain call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
+    /// The chain (`finney`, `test`, a localnet's or a URL's host): one value per open chain.
+    pub chain: String,
     /// The call, e.g. `head`, `subnet`, `submit`.
     pub method: String,
 }
+
+/// Labels of an open chain.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChainLabels {
+    /// The chain, as in [`MethodLabels::chain`].
+    pub chain: String,
+}
+
+/// Every chain call counted (`method` label), to remove a closed chain's series.
+pub const CHAIN_METHODS: &[&str] = &[
+    "head",
+    "new_heads",
+    "subnet",
+    "find_tx",
+    "proxy",
+    "account",
+    "subnet_owners",
+    "supports",
+    "prepare",
+    "submit",
+    "localnet_call",
+];
 
 /// Labels of an extrinsic.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -119,6 +143,12 @@ pub struct Metrics {
     pub chain_calls: Family<MethodLabels, Counter>,
     /// Failed chain calls, by method.
     pub chain_errors: Family<MethodLabels, Counter>,
+    /// How long chain calls take, by method.
+    pub chain_latency: Family<MethodLabels, Histogram>,
+    /// 1 for each chain the operator has open (a Subnet uses it).
+    pub chain_open: Family<ChainLabels, Gauge>,
+    /// Subnets using each open chain.
+    pub chain_subnets: Family<ChainLabels, Gauge>,
     /// Extrinsics sent, by call and result.
     pub extrinsics: Family<ExtrinsicLabels, Counter>,
     /// Pods restarted because their validator's weights went stale.
@@ -142,6 +172,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "subnet_operator_leader",
     "subnet_operator_chain_calls_total",
     "subnet_operator_chain_errors_total",
+    "subnet_operator_chain_call_duration_seconds",
+    "subnet_operator_chain_open",
+    "subnet_operator_chain_subnets",
     "subnet_operator_extrinsics_total",
     "subnet_operator_stale_weight_restarts_total",
     "subnet_operator_replica_registered",
@@ -176,6 +209,11 @@ impl Metrics {
         let leader = Gauge::default();
         let chain_calls = Family::<MethodLabels, Counter>::default();
         let chain_errors = Family::<MethodLabels, Counter>::default();
+        let chain_latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 14))
+        });
+        let chain_open = Family::<ChainLabels, Gauge>::default();
+        let chain_subnets = Family::<ChainLabels, Gauge>::default();
         let extrinsics = Family::<ExtrinsicLabels, Counter>::default();
         let stale_restarts = Family::<KindLabels, Counter>::default();
         registry.register(
@@ -183,11 +221,30 @@ impl Metrics {
             "Pods restarted because their weights went stale",
             stale_restarts.clone(),
         );
-        registry.register("chain_calls", "Chain calls, by method", chain_calls.clone());
+        registry.register(
+            "chain_calls",
+            "Chain calls, by chain and method",
+            chain_calls.clone(),
+        );
         registry.register(
             "chain_errors",
-            "Failed chain calls, by method",
+            "Failed chain calls, by chain and method",
             chain_errors.clone(),
+        );
+        registry.register(
+            "chain_call_duration_seconds",
+            "How long chain calls take in seconds, by chain and method",
+            chain_latency.clone(),
+        );
+        registry.register(
+            "chain_open",
+            "1 for each chain the operator has open (a Subnet uses it)",
+            chain_open.clone(),
+        );
+        registry.register(
+            "chain_subnets",
+            "Subnets using each open chain",
+            chain_subnets.clone(),
         );
         registry.register(
             "extrinsics",
@@ -283,6 +340,9 @@ impl Metrics {
             leader,
             chain_calls,
             chain_errors,
+            chain_latency,
+            chain_open,
+            chain_subnets,
             extrinsics,
             stale_restarts,
             replica,
@@ -323,22 +383,48 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a chain call.
-    pub fn chain_call(&self, method: &str) {
-        self.chain_calls
-            .get_or_create(&MethodLabels {
-                method: method.to_string(),
-            })
-            .inc();
+    /// Counts a call of `method` to `chain` that took `took`, and whether it failed.
+    pub fn chain_call(&self, chain: &str, method: &str, took: Duration, failed: bool) {
+        let labels = MethodLabels {
+            chain: chain.to_string(),
+            method: method.to_string(),
+        };
+        self.chain_calls.get_or_create(&labels).inc();
+        self.chain_latency
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        if failed {
+            self.chain_errors.get_or_create(&labels).inc();
+        }
     }
 
-    /// Counts a failed chain call.
-    pub fn chain_error(&self, method: &str) {
-        self.chain_errors
-            .get_or_create(&MethodLabels {
+    /// Shows `chain` open, used by `subnets` Subnets.
+    pub fn chain_opened(&self, chain: &str, subnets: usize) {
+        let labels = ChainLabels {
+            chain: chain.to_string(),
+        };
+        self.chain_open.get_or_create(&labels).set(1);
+        self.chain_subnets
+            .get_or_create(&labels)
+            .set(i64::try_from(subnets).unwrap_or(i64::MAX));
+    }
+
+    /// Removes every series of a closed `chain`: the `chain` label has a value per open chain.
+    pub fn chain_closed(&self, chain: &str) {
+        let labels = ChainLabels {
+            chain: chain.to_string(),
+        };
+        self.chain_open.remove(&labels);
+        self.chain_subnets.remove(&labels);
+        for method in CHAIN_METHODS {
+            let labels = MethodLabels {
+                chain: chain.to_string(),
                 method: method.to_string(),
-            })
-            .inc();
+            };
+            self.chain_calls.remove(&labels);
+            self.chain_errors.remove(&labels);
+            self.chain_latency.remove(&labels);
+        }
     }
 
     /// Counts an extrinsic and its result.
@@ -445,8 +531,8 @@ mod tests {
         m.failed("Miner", "SubnetNotFound");
         m.wrote("Miner", "status");
         m.leader.set(1);
-        m.chain_call("head");
-        m.chain_error("head");
+        m.chain_call("finney", "head", Duration::from_millis(2), true);
+        m.chain_opened("finney", 1);
         m.extrinsic("register_limit", "ok");
         m.stale_restart("Validator");
         let fleet = FleetLabels {
@@ -485,6 +571,26 @@ mod tests {
         assert!(text.contains(
             r#"subnet_operator_registration_price_rao{namespace="ns",kind="Miner",name="m"} 500000000"#
         ));
+    }
+
+    #[test]
+    fn a_closed_chain_loses_its_series() {
+        let m = Metrics::new();
+        m.chain_opened("a", 2);
+        m.chain_opened("b", 1);
+        m.chain_call("a", "subnet", Duration::from_millis(1), false);
+        m.chain_call("b", "subnet", Duration::from_millis(1), false);
+        m.chain_closed("a");
+        let text = m.encode().unwrap_or_default();
+        assert!(!text.contains(r#"chain="a""#), "{text}");
+        assert!(
+            text.contains(r#"subnet_operator_chain_open{chain="b"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"subnet_operator_chain_calls_total{chain="b",method="subnet"} 1"#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::writer::{ChainReader, ChainWriter};
+use super::writer::{ChainReader, ChainWriter, Gate};
 use super::{ChainHead, SharedChain, SubnetSnapshot};
 use crate::metrics::Metrics;
 
@@ -27,20 +27,50 @@ struct Inner {
 pub struct ChainCache {
     reader: ChainReader,
     writer: ChainWriter,
+    /// The genesis the chain must answer with (a named network's), if any.
+    pin: Option<&'static str>,
+    gate: Arc<Gate>,
     inner: Mutex<Inner>,
     /// Bumped whenever the set of (uid, hotkey) of a watched subnet changes.
     changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl ChainCache {
-    /// A cache over `chain`.
+    /// A cache over `chain`, named `label` in metrics, on its own change channel.
     pub fn new(chain: SharedChain, metrics: Metrics) -> Arc<Self> {
+        Self::pinned(
+            chain,
+            metrics,
+            "chain",
+            None,
+            tokio::sync::watch::channel(0).0,
+        )
+    }
+
+    /// A cache over `chain`, named `label` in metrics, that reads and writes nothing but the
+    /// head unless the chain answers with the genesis `pin` (when given); registrations and
+    /// deregistrations bump `changes`.
+    pub fn pinned(
+        chain: SharedChain,
+        metrics: Metrics,
+        label: &str,
+        pin: Option<&'static str>,
+        changes: tokio::sync::watch::Sender<u64>,
+    ) -> Arc<Self> {
+        let gate = Arc::new(Gate::new(pin.is_some()));
         Arc::new(Self {
-            reader: ChainReader::new(chain.clone(), metrics.clone()),
-            writer: ChainWriter::new(chain, metrics),
+            reader: ChainReader::new(chain.clone(), metrics.clone(), label),
+            writer: ChainWriter::new(chain, metrics, label, gate.clone()),
+            pin,
+            gate,
             inner: Mutex::new(Inner::default()),
-            changes: tokio::sync::watch::channel(0).0,
+            changes,
         })
+    }
+
+    /// The genesis this chain must answer with, if it is pinned to one.
+    pub fn pin(&self) -> Option<&'static str> {
+        self.pin
     }
 
     /// The chain's read half (direct reads, for what must not come from the cache).
@@ -89,8 +119,8 @@ impl ChainCache {
         self.lock().snapshots.get(&netuid).cloned()
     }
 
-    /// Reads the head and, if it moved (or a watched subnet was never read), every watched
-    /// subnet. Returns whether anything was read.
+    /// Reads the head and, if the finalized block moved (or a watched subnet was never read),
+    /// every watched subnet. Returns whether a subnet was read or the finalized block moved.
     pub async fn refresh(&self) -> bool {
         let head = match self.reader.head().await {
             Ok(h) => h,
@@ -99,9 +129,22 @@ impl ChainCache {
                 return false;
             }
         };
+        // A chain pinned to another genesis: read nothing more of it, and send nothing.
+        let genuine = self
+            .pin
+            .is_none_or(|g| g.eq_ignore_ascii_case(&head.genesis_hash));
+        self.gate.verified(genuine);
+        if !genuine {
+            let mut i = self.lock();
+            i.error = None;
+            i.snapshots.clear();
+            i.head = Some(head);
+            return false;
+        }
         let (moved, todo): (bool, Vec<u16>) = {
             let i = self.lock();
-            let moved = i.head.as_ref().map(|h| h.best) != Some(head.best)
+            // Snapshots are read at the finalized block: they move with it.
+            let moved = i.head.as_ref().map(|h| h.finalized) != Some(head.finalized)
                 || i.head.as_ref().map(ChainHead::identity) != Some(head.identity());
             let todo = i
                 .watched
@@ -157,7 +200,7 @@ impl ChainCache {
     /// Follows the chain until the process ends: refreshes on each block the chain announces,
     /// and at least every [`QUIET_REFRESH`]; where the chain cannot announce blocks (or its
     /// subscription failed, then for [`RESUBSCRIBE_AFTER`]), every `every`.
-    pub fn spawn_follower(self: &Arc<Self>, every: Duration) {
+    pub fn spawn_follower(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -187,7 +230,7 @@ impl ChainCache {
                     Wake::Ended => heads = None,
                 }
             }
-        });
+        })
     }
 }
 
@@ -230,6 +273,7 @@ async fn next_head(stream: &mut super::HeadStream, quiet: Duration) -> Wake {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain::memory::{Genesis, GenesisSubnet, MemoryChain};
 
     #[tokio::test]
     async fn a_burst_of_announced_blocks_is_one_wake_and_an_ended_subscription_says_so() {
@@ -257,7 +301,6 @@ mod tests {
             Wake::Ended
         );
     }
-    use crate::chain::memory::{Genesis, GenesisSubnet, MemoryChain};
 
     #[tokio::test]
     async fn reads_grow_with_subnets_not_readers() {
@@ -287,13 +330,60 @@ mod tests {
         assert!(cache.refresh().await);
         let text = metrics.encode().unwrap_or_default();
         assert!(
-            text.contains(r#"subnet_operator_chain_calls_total{method="subnet"} 4"#),
+            text.contains(r#"subnet_operator_chain_calls_total{chain="chain",method="subnet"} 4"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"subnet_operator_chain_calls_total{method="head"} 3"#),
+            text.contains(r#"subnet_operator_chain_calls_total{chain="chain",method="head"} 3"#),
             "{text}"
         );
         assert_eq!(cache.snapshot(3), None);
+    }
+
+    #[tokio::test]
+    async fn a_chain_pinned_to_another_genesis_is_read_no_further_and_written_never() {
+        let g = Genesis {
+            subnets: vec![
+                serde_yaml::from_str::<GenesisSubnet>("{netuid: 1}")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ],
+            ..Default::default()
+        };
+        let mem = Arc::new(MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")));
+        let metrics = Metrics::new();
+        let cache = ChainCache::pinned(
+            mem.clone(),
+            metrics.clone(),
+            "test",
+            Some(crate::chain::network::TEST_GENESIS),
+            tokio::sync::watch::channel(0).0,
+        );
+        cache.watch(1);
+        assert!(!cache.refresh().await);
+        mem.advance(1);
+        assert!(!cache.refresh().await);
+        // The head says which chain answered; no subnet was read.
+        assert!(cache.head().is_ok_and(|h| h.is_some()));
+        assert_eq!(cache.snapshot(1), None);
+        let text = metrics.encode().unwrap_or_default();
+        assert!(!text.contains(r#"method="subnet""#), "{text}");
+        // The writer sends nothing to it.
+        let alice = crate::keys::signer::Signer::dev("Alice").unwrap_or_else(|e| panic!("{e}"));
+        let call = super::super::LocalnetCall::AddStake {
+            hotkey: alice.public(),
+            netuid: 1,
+            rao: 1,
+        };
+        let sent = cache.writer().turn(&alice).await.localnet_call(call).await;
+        assert!(
+            matches!(sent, Err(super::super::ChainError::WrongNetwork(_))),
+            "{sent:?}"
+        );
+        assert!(mem.tx_log().is_empty());
+        // Unpinned, the same chain is read.
+        let open = ChainCache::pinned(mem, metrics, "url", None, tokio::sync::watch::channel(0).0);
+        open.watch(1);
+        assert!(open.refresh().await);
+        assert!(open.snapshot(1).is_some_and(|s| s.is_some()));
     }
 }

@@ -9,6 +9,8 @@
 
 pub mod cache;
 pub mod contract;
+pub mod network;
+pub mod pool;
 pub mod simulation;
 pub use simulation::{memory, sim};
 pub mod subxt_client;
@@ -53,6 +55,10 @@ pub enum ChainError {
         /// The limit, in rao.
         limit: u64,
     },
+    /// The chain is not the Subnet's network (another genesis), or not yet known to be: the
+    /// writer sends nothing to it.
+    #[error("wrong network: {0}")]
+    WrongNetwork(String),
     /// Something else.
     #[error("{0}")]
     Other(String),
@@ -68,6 +74,7 @@ impl ChainError {
             ChainError::Decode(_) => "Decode".to_string(),
             ChainError::Unsupported(_) => "Unsupported".to_string(),
             ChainError::PriceAboveLimit { .. } => "PriceAboveLimit".to_string(),
+            ChainError::WrongNetwork(_) => "WrongNetwork".to_string(),
             ChainError::Other(_) => "Other".to_string(),
         }
     }
@@ -799,6 +806,10 @@ pub type HeadStream = futures::stream::BoxStream<'static, u64>;
 pub trait Chain: Send + Sync {
     /// Short description for logs and status (`memory`, `sim http://…`, an URL).
     fn describe(&self) -> String;
+    /// The endpoint connected now (`None`: not connected, or not a network endpoint).
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
     /// The head.
     async fn head(&self) -> Result<ChainHead>;
     /// New best blocks as the chain announces them (a subscription: no request per poll), or

@@ -84,6 +84,33 @@ struct Conn {
     /// The client at the last finalized block read, by its hash: the head read and the
     /// snapshots of one block share its header and runtime version (two requests each).
     last_finalized: Mutex<Option<(H256, AtBlock)>>,
+    /// The heads the node announced on this connection's subscriptions, while they run: with
+    /// them a block's head costs no request.
+    announced: Arc<Mutex<Announced>>,
+    /// Per subnet, the neurons (uid, hotkey) of the last snapshot: their per-neuron storage is
+    /// read in the same request as the subnet's items.
+    neuron_keys: Mutex<HashMap<u16, Vec<NeuronKey>>>,
+}
+
+/// A neuron's uid and hotkey.
+type NeuronKey = (u16, [u8; 32]);
+
+/// Heads announced by the node (see [`Conn::announced`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Announced {
+    best: Option<u64>,
+    /// Hash and number of the last finalized block announced.
+    finalized: Option<(H256, u64)>,
+}
+
+/// Clears what the subscriptions announced when their stream goes (ended or dropped): the head
+/// is then read by request again.
+struct AnnouncedGuard(Arc<Mutex<Announced>>);
+
+impl Drop for AnnouncedGuard {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Announced::default();
+    }
 }
 
 struct ConnState {
@@ -122,6 +149,10 @@ fn hex0x(b: &[u8]) -> String {
 /// [`ChainError::Decode`], which keeps it.
 pub fn classify<E: std::error::Error + 'static>(e: E) -> ChainError {
     let text = e.to_string();
+    // A public endpoint that throttles us: back off (see [`SubxtChain::fail`]).
+    if is_rate_limit(&text) || is_rate_limit(&format!("{e:?}")) {
+        return ChainError::Unreachable(format!("{RATE_LIMITED}: {text}"));
+    }
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(x) = cur {
         if let Some(r) = x.downcast_ref::<subxt::rpcs::Error>() {
@@ -153,6 +184,19 @@ pub fn classify<E: std::error::Error + 'static>(e: E) -> ChainError {
         return ChainError::Unreachable(text);
     }
     ChainError::Decode(text)
+}
+
+/// How a rate-limited answer's error starts.
+const RATE_LIMITED: &str = "rate limited by the endpoint";
+
+/// Whether an error text is a node's (or its proxy's) rate-limit answer: HTTP 429 on the
+/// WebSocket handshake, or a JSON-RPC error saying so (`-32029`, "Too many requests").
+pub fn is_rate_limit(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("status code: 429")
+        || t.contains("too many requests")
+        || t.contains("rate limit")
+        || t.contains("-32029")
 }
 
 fn transport(e: impl std::fmt::Display) -> ChainError {
@@ -222,6 +266,8 @@ impl SubxtChain {
                         index,
                         first_block: std::sync::OnceLock::new(),
                         last_finalized: Mutex::new(None),
+                        announced: Arc::default(),
+                        neuron_keys: Mutex::new(HashMap::new()),
                     });
                     st.conn = Some(c.clone());
                     st.next = index;
@@ -252,14 +298,23 @@ impl SubxtChain {
     /// Drops the connection `c` after a transport error: the next call connects to the next
     /// endpoint.
     async fn fail(&self, c: &Conn, e: &ChainError) {
-        if !matches!(e, ChainError::Unreachable(_)) {
+        let ChainError::Unreachable(text) = e else {
             return;
-        }
+        };
         let mut st = self.state.lock().await;
         if st.conn.as_ref().is_some_and(|x| x.index == c.index) {
             tracing::warn!(endpoint = %self.endpoints[c.index], error = %e, "dropping the chain connection");
             st.conn = None;
             st.next = (c.index + 1) % self.endpoints.len();
+            // Throttled: no request to this chain for a while (doubling, up to 60 s), as after
+            // a failed connect; a success resets it.
+            if text.starts_with(RATE_LIMITED) {
+                st.failures = st.failures.saturating_add(1);
+                let backoff = Duration::from_secs(1)
+                    .saturating_mul(1u32 << st.failures.min(6))
+                    .min(Duration::from_secs(60));
+                st.not_before = Some(Instant::now() + backoff);
+            }
         }
     }
 
@@ -321,16 +376,29 @@ async fn first_block_hash(c: &Conn, best: u64) -> Result<Option<String>> {
     Ok(hash.map(|h| c.first_block.get_or_init(|| hex0x(&h.0)).clone()))
 }
 
-/// The finalized block.
+fn announced(c: &Conn) -> Announced {
+    *c.announced.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The finalized block: the one the node announced last, else asked for.
 async fn finalized(c: &Conn) -> Result<AtBlock> {
-    let hash = c.rpc.chain_get_finalized_head().await.map_err(classify)?;
+    let announced = announced(c).finalized;
+    let hash = match announced {
+        Some((hash, _)) => hash,
+        None => c.rpc.chain_get_finalized_head().await.map_err(classify)?,
+    };
     let lock = || c.last_finalized.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((h, at)) = lock().as_ref()
         && *h == hash
     {
         return Ok(at.clone());
     }
-    let at = c.api.at_block(hash).await.map_err(classify)?;
+    // An announced header gives the number too: only the runtime version is asked for.
+    let at = match announced {
+        Some((hash, number)) => c.api.at_block_hash_and_number(hash, number).await,
+        None => c.api.at_block(hash).await,
+    }
+    .map_err(classify)?;
     *lock() = Some((hash, at.clone()));
     Ok(at)
 }
@@ -1515,44 +1583,83 @@ pub fn stake_from_storage(md: &Metadata) -> bool {
             .is_some()
 }
 
-/// The registration blocks of `neurons` on `netuid` (`BlockAtRegistration`) and, where
-/// [`stake_from_storage`], their alpha, in one request.
-async fn per_neuron(
-    c: &Conn,
-    at: &AtBlock,
+/// Per-neuron slots of a [`Batch`]: uid, hotkey, `BlockAtRegistration`, alpha.
+type NeuronSlots = Vec<(u16, [u8; 32], Slot, Slot)>;
+
+/// Adds to `b` the registration block of each of `neurons` (uid, hotkey) on `netuid`
+/// (`BlockAtRegistration`) and, where [`stake_from_storage`], its alpha.
+fn add_per_neuron(
+    b: &mut Batch,
+    md: &Metadata,
     netuid: u16,
-    neurons: &[NeuronInfoLiteRaw],
-) -> Result<PerNeuron> {
-    let md = at.metadata_ref();
+    neurons: &[NeuronKey],
+) -> Result<NeuronSlots> {
     let alpha = stake_from_storage(md);
     let net = || Value::u128(u128::from(netuid));
-    let mut b = Batch::new();
     let mut slots = Vec::with_capacity(neurons.len());
-    for n in neurons {
-        let uid = Value::u128(u128::from(n.uid));
-        let registered = b.add(md, SUBTENSOR, "BlockAtRegistration", vec![net(), uid])?;
+    for (uid, hotkey) in neurons {
+        let registered = b.add(
+            md,
+            SUBTENSOR,
+            "BlockAtRegistration",
+            vec![net(), Value::u128(u128::from(*uid))],
+        )?;
         let stake = if alpha {
             b.add(
                 md,
                 SUBTENSOR,
                 "TotalHotkeyAlpha",
-                vec![account_value(&n.hotkey.0), net()],
+                vec![account_value(hotkey), net()],
             )?
         } else {
             None
         };
-        slots.push((n.uid, registered, stake));
+        slots.push((*uid, *hotkey, registered, stake));
     }
-    let f = b.fetch(c, at).await?;
+    Ok(slots)
+}
+
+/// Reads the per-neuron values of `slots` from `f` into `out`.
+fn read_per_neuron(f: &Fetched, slots: &NeuronSlots, out: &mut PerNeuron) -> Result<()> {
+    for (uid, _, registered, stake) in slots {
+        if let Some(v) = f.get::<u64>(*registered)? {
+            out.registered_at.insert(*uid, v);
+        }
+        if let Some(v) = f.get::<u64>(*stake)? {
+            out.alpha.insert(*uid, v);
+        }
+    }
+    Ok(())
+}
+
+/// The per-neuron values of `neurons` on `netuid` that `known` (read with the subnet's items,
+/// for the neurons of the last snapshot) does not hold: one more request, only when the
+/// neurons changed (a registration, a deregistration).
+async fn per_neuron(
+    c: &Conn,
+    at: &AtBlock,
+    netuid: u16,
+    neurons: &[NeuronInfoLiteRaw],
+    known: (&Fetched, &NeuronSlots),
+) -> Result<PerNeuron> {
     let mut out = PerNeuron::default();
-    for (uid, registered, stake) in slots {
-        if let Some(v) = f.get::<u64>(registered)? {
-            out.registered_at.insert(uid, v);
-        }
-        if let Some(v) = f.get::<u64>(stake)? {
-            out.alpha.insert(uid, v);
-        }
+    let (f, slots) = known;
+    let had: std::collections::HashSet<NeuronKey> =
+        slots.iter().map(|(u, h, _, _)| (*u, *h)).collect();
+    let now: Vec<NeuronKey> = neurons.iter().map(|n| (n.uid, n.hotkey.0)).collect();
+    read_per_neuron(f, slots, &mut out)?;
+    let new: Vec<NeuronKey> = now.iter().filter(|k| !had.contains(k)).copied().collect();
+    if !new.is_empty() {
+        let mut b = Batch::new();
+        let more = add_per_neuron(&mut b, at.metadata_ref(), netuid, &new)?;
+        let g = b.fetch(c, at).await?;
+        read_per_neuron(&g, &more, &mut out)?;
     }
+    // Next block, these are read with the subnet's items.
+    c.neuron_keys
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(netuid, now);
     Ok(out)
 }
 
@@ -1581,12 +1688,46 @@ async fn neurons_at(at: &AtBlock, netuid: u16) -> Result<Vec<NeuronInfoLiteRaw>>
 impl Chain for SubxtChain {
     async fn new_heads(&self) -> Result<Option<HeadStream>> {
         use futures::StreamExt as _;
+        use subxt::config::Hasher as _;
         self.with(|c| async move {
-            let sub = c.rpc.chain_subscribe_new_heads().await.map_err(classify)?;
-            // An error in the stream ends it: the follower polls, then subscribes again.
-            let numbers = sub
+            let best = c.rpc.chain_subscribe_new_heads().await.map_err(classify)?;
+            let finalized = c
+                .rpc
+                .chain_subscribe_finalized_heads()
+                .await
+                .map_err(classify)?;
+            let announced = c.announced.clone();
+            let guard = Arc::new(AnnouncedGuard(announced.clone()));
+            let note = move |f: &dyn Fn(&mut Announced)| {
+                f(&mut announced.lock().unwrap_or_else(|p| p.into_inner()));
+            };
+            // Best heads are noted; finalized ones (what snapshots read) wake the follower.
+            let note_best = note.clone();
+            let best = best.filter_map(move |h| {
+                if let Ok(h) = &h {
+                    note_best(&|a| a.best = Some(a.best.unwrap_or(0).max(h.number())));
+                }
+                std::future::ready(h.err().map(Err))
+            });
+            let finalized = finalized.map(move |h| {
+                h.map(|h| {
+                    let hash = subxt::config::substrate::BlakeTwo256
+                        .hash(&parity_scale_codec::Encode::encode(&h));
+                    let number = h.number();
+                    note(&|a| {
+                        a.finalized = Some((hash, number));
+                        a.best = Some(a.best.unwrap_or(0).max(number));
+                    });
+                    number
+                })
+            });
+            // An error in either stream ends it: the follower polls, then subscribes again.
+            let numbers = futures::stream::select(best, finalized)
                 .take_while(|h| std::future::ready(h.is_ok()))
-                .filter_map(|h| std::future::ready(h.ok().map(|h| h.number())));
+                .filter_map(move |h| {
+                    let _held = &guard;
+                    std::future::ready(h.ok())
+                });
             Ok(Some(numbers.boxed()))
         })
         .await
@@ -1596,16 +1737,25 @@ impl Chain for SubxtChain {
         format!("subtensor at {}", self.endpoints.join(","))
     }
 
+    fn endpoint(&self) -> Option<String> {
+        let st = self.state.try_lock().ok()?;
+        let c = st.conn.as_ref()?;
+        self.endpoints.get(c.index).cloned()
+    }
+
     async fn head(&self) -> Result<ChainHead> {
         self.with(|c| async move {
             let at = finalized(&c).await?;
-            let best = c
-                .rpc
-                .chain_get_header(None)
-                .await
-                .map_err(classify)?
-                .map(|h| h.number())
-                .unwrap_or(at.block_number());
+            let best = match announced(&c).best {
+                Some(best) => best,
+                None => c
+                    .rpc
+                    .chain_get_header(None)
+                    .await
+                    .map_err(classify)?
+                    .map(|h| h.number())
+                    .unwrap_or(at.block_number()),
+            };
             let best = best.max(at.block_number());
             Ok(ChainHead {
                 best,
@@ -1647,6 +1797,15 @@ impl Chain for SubxtChain {
             let commit_reveal = add("CommitRevealWeightsEnabled")?;
             let pool_tao = add("SubnetTAO")?;
             let pool_alpha = add("SubnetAlphaIn")?;
+            // The neurons of the last snapshot: their storage comes in the same request.
+            let last = c
+                .neuron_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&netuid)
+                .cloned()
+                .unwrap_or_default();
+            let known = add_per_neuron(&mut b, md, netuid, &last)?;
             let f = b.fetch(&c, &at).await?;
             if f.get::<bool>(exists)? != Some(true) {
                 return Ok(None);
@@ -1678,7 +1837,7 @@ impl Chain for SubxtChain {
                 },
             };
             let raw = neurons_at(&at, netuid).await?;
-            let extra = per_neuron(&c, &at, netuid, &raw).await?;
+            let extra = per_neuron(&c, &at, netuid, &raw, (&f, &known)).await?;
             let mut neurons: Vec<Neuron> = raw
                 .into_iter()
                 .map(|n| {

@@ -1969,6 +1969,34 @@ fn classify_transport_errors_as_unreachable_and_answers_as_decode() {
     }
 }
 
+/// A throttled answer drops the connection and backs off (the connection's `fail`), whether
+/// the handshake was refused with HTTP 429 or a JSON-RPC error says so; other errors that only
+/// mention the number do not.
+#[test]
+fn rate_limit_answers_are_told_apart() {
+    let limited =
+        |e: ChainError| matches!(&e, ChainError::Unreachable(m) if m.starts_with("rate limited"));
+    assert!(limited(classify(subxt::rpcs::Error::User(
+        subxt::rpcs::UserError {
+            code: -32029,
+            message: "Too many requests".into(),
+            data: None,
+        }
+    ))));
+    assert!(limited(classify(subxt::rpcs::Error::Client(Box::new(
+        std::io::Error::other("Connection rejected with status code: 429")
+    )))));
+    assert!(!limited(classify(subxt::rpcs::Error::User(
+        subxt::rpcs::UserError {
+            code: 1010,
+            message: "Invalid Transaction: nonce 429 is stale".into(),
+            data: None,
+        }
+    ))));
+    assert!(is_rate_limit("HTTP error: 429 Too Many Requests"));
+    assert!(!is_rate_limit("expected 429 bytes"));
+}
+
 /// The errors the client's own calls return wrap the transport error in a field subxt does not
 /// expose as `source()`.
 #[test]

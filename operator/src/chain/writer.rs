@@ -10,6 +10,7 @@
 //! methods exist only on a `Turn`, so a write without it does not compile.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{
@@ -19,26 +20,70 @@ use super::{
 use crate::keys::signer::Signer;
 use crate::metrics::Metrics;
 
-/// Counts a call as `method`, and its failure.
-fn counted<T>(metrics: &Metrics, method: &str, r: Result<T>) -> Result<T> {
-    metrics.chain_call(method);
-    if r.is_err() {
-        metrics.chain_error(method);
-    }
-    r
+/// Counts every call to one chain (`chain` label) with its outcome and latency, so no call
+/// site does it by hand.
+#[derive(Clone)]
+struct Meter {
+    metrics: Metrics,
+    chain: Arc<str>,
 }
 
-/// The read half of a chain. Every read is counted (`chain_calls_total{method}`).
+impl Meter {
+    async fn count<T>(&self, method: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
+        let started = std::time::Instant::now();
+        let r = call.await;
+        self.metrics
+            .chain_call(&self.chain, method, started.elapsed(), r.is_err());
+        r
+    }
+}
+
+/// Whether a chain may be written to. A chain whose network has a known genesis (`finney`,
+/// `test`) is written only after its genesis was read and matched: a wrong endpoint must never
+/// receive a burn.
+#[derive(Debug)]
+pub struct Gate {
+    pinned: bool,
+    verified: AtomicBool,
+}
+
+impl Gate {
+    /// A gate for a chain that is pinned to a genesis (closed until verified) or not (open).
+    pub fn new(pinned: bool) -> Self {
+        Self {
+            pinned,
+            verified: AtomicBool::new(false),
+        }
+    }
+
+    /// Records whether the chain answered with its network's genesis.
+    pub fn verified(&self, ok: bool) {
+        self.verified.store(ok, Ordering::Relaxed);
+    }
+
+    /// Whether writes may go to the chain.
+    pub fn open(&self) -> bool {
+        !self.pinned || self.verified.load(Ordering::Relaxed)
+    }
+}
+
+/// The read half of a chain. Every read is counted (`chain_calls_total{chain,method}`).
 #[derive(Clone)]
 pub struct ChainReader {
     chain: SharedChain,
-    metrics: Metrics,
+    meter: Meter,
 }
 
 impl ChainReader {
-    /// A reader of `chain`.
-    pub fn new(chain: SharedChain, metrics: Metrics) -> Self {
-        Self { chain, metrics }
+    /// A reader of `chain`, named `label` in metrics.
+    pub fn new(chain: SharedChain, metrics: Metrics, label: &str) -> Self {
+        Self {
+            chain,
+            meter: Meter {
+                metrics,
+                chain: label.into(),
+            },
+        }
     }
 
     /// Where the chain is (for status and logs).
@@ -46,24 +91,29 @@ impl ChainReader {
         self.chain.describe()
     }
 
+    /// The endpoint connected now, if any.
+    pub fn endpoint(&self) -> Option<String> {
+        self.chain.endpoint()
+    }
+
     /// The head.
     pub async fn head(&self) -> Result<ChainHead> {
-        counted(&self.metrics, "head", self.chain.head().await)
+        self.meter.count("head", self.chain.head()).await
     }
 
     /// New best blocks as the chain announces them, or `None` when it must be polled.
     pub async fn new_heads(&self) -> Result<Option<super::HeadStream>> {
-        counted(&self.metrics, "new_heads", self.chain.new_heads().await)
+        self.meter.count("new_heads", self.chain.new_heads()).await
     }
 
     /// One subnet at the finalized block.
     pub async fn subnet(&self, netuid: u16) -> Result<Option<SubnetSnapshot>> {
-        counted(&self.metrics, "subnet", self.chain.subnet(netuid).await)
+        self.meter.count("subnet", self.chain.subnet(netuid)).await
     }
 
     /// An account's balance and nonce at the best block.
     pub async fn account(&self, who: AccountId) -> Result<AccountInfo> {
-        counted(&self.metrics, "account", self.chain.account(who).await)
+        self.meter.count("account", self.chain.account(who)).await
     }
 
     /// Whether `delegate` may register for `real`.
@@ -72,47 +122,48 @@ impl ChainReader {
         real: AccountId,
         delegate: AccountId,
     ) -> Result<ProxyCheck> {
-        let r = self.chain.registration_proxy(real, delegate).await;
-        counted(&self.metrics, "proxy", r)
+        let call = self.chain.registration_proxy(real, delegate);
+        self.meter.count("proxy", call).await
     }
 
     /// A transaction's outcome, if it was included in blocks `from..=to`.
     pub async fn find_tx(&self, hash: &str, from: u64, to: u64) -> Result<Option<TxOutcome>> {
-        counted(
-            &self.metrics,
-            "find_tx",
-            self.chain.find_tx(hash, from, to).await,
-        )
+        let call = self.chain.find_tx(hash, from, to);
+        self.meter.count("find_tx", call).await
     }
 
     /// Every subnet and its owner.
     pub async fn subnet_owners(&self) -> Result<Vec<(u16, Option<AccountId>)>> {
-        counted(
-            &self.metrics,
-            "subnet_owners",
-            self.chain.subnet_owners().await,
-        )
+        let call = self.chain.subnet_owners();
+        self.meter.count("subnet_owners", call).await
     }
 
     /// Whether the runtime has what `call` needs.
     pub async fn supports(&self, call: &LocalnetCall) -> Result<bool> {
-        counted(&self.metrics, "supports", self.chain.supports(call).await)
+        self.meter
+            .count("supports", self.chain.supports(call))
+            .await
     }
 }
 
 /// The one writer of a chain: the signers' turns, and the only code that submits.
 pub struct ChainWriter {
     chain: SharedChain,
-    metrics: Metrics,
+    meter: Meter,
+    gate: Arc<Gate>,
     turns: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ChainWriter {
-    /// The writer of `chain`.
-    pub fn new(chain: SharedChain, metrics: Metrics) -> Self {
+    /// The writer of `chain`, named `label` in metrics, sending only while `gate` is open.
+    pub fn new(chain: SharedChain, metrics: Metrics, label: &str, gate: Arc<Gate>) -> Self {
         Self {
             chain,
-            metrics,
+            meter: Meter {
+                metrics,
+                chain: label.into(),
+            },
+            gate,
             turns: Mutex::new(HashMap::new()),
         }
     }
@@ -128,6 +179,17 @@ impl ChainWriter {
             writer: self,
             signer,
             _held: lock.lock_owned().await,
+        }
+    }
+
+    /// Refuses to send while the gate is closed (the chain is not known to be the network's).
+    fn gated(&self) -> Result<()> {
+        if self.gate.open() {
+            Ok(())
+        } else {
+            Err(super::ChainError::WrongNetwork(
+                "the chain has not answered with its network's genesis: nothing is sent".into(),
+            ))
         }
     }
 }
@@ -158,19 +220,18 @@ impl Turn<'_> {
         era_end: Option<u64>,
     ) -> Result<PreparedTx> {
         let w = self.writer;
-        let r = w
-            .chain
-            .prepare_register(self.signer, call, nonce, era_end)
-            .await;
-        counted(&w.metrics, "prepare", r)
+        w.gated()?;
+        let r = w.chain.prepare_register(self.signer, call, nonce, era_end);
+        w.meter.count("prepare", r).await
     }
 
     /// Submits a prepared registration and waits for its inclusion
     /// (`extrinsics_total{call="register_limit"}`, whichever call the runtime has).
     pub async fn submit(&self, tx: &PreparedTx) -> Result<TxOutcome> {
         let w = self.writer;
-        let r = counted(&w.metrics, "submit", w.chain.submit(tx).await);
-        w.metrics.extrinsic(
+        w.gated()?;
+        let r = w.meter.count("submit", w.chain.submit(tx)).await;
+        w.meter.metrics.extrinsic(
             "register_limit",
             &match &r {
                 Ok(o) => outcome_label(&o.result),
@@ -188,9 +249,10 @@ impl Turn<'_> {
             LocalnetCall::AddStake { .. } => "add_stake",
             _ => "localnet",
         };
-        let r = w.chain.localnet_call(self.signer, call).await;
-        let r = counted(&w.metrics, "localnet_call", r);
-        w.metrics.extrinsic(
+        w.gated()?;
+        let r = w.chain.localnet_call(self.signer, call);
+        let r = w.meter.count("localnet_call", r).await;
+        w.meter.metrics.extrinsic(
             label,
             &match &r {
                 Ok(o) => outcome_label(&o.result),
@@ -291,8 +353,9 @@ mod tests {
         let mem = Arc::new(MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")));
         let chain: SharedChain = Arc::new(Yielding(mem.clone()));
         let metrics = Metrics::new();
-        let writer = Arc::new(ChainWriter::new(chain.clone(), metrics.clone()));
-        let reader = ChainReader::new(chain, metrics.clone());
+        let gate = Arc::new(Gate::new(false));
+        let writer = Arc::new(ChainWriter::new(chain.clone(), metrics.clone(), "m", gate));
+        let reader = ChainReader::new(chain, metrics.clone(), "m");
         // The validator is registered first (its stake needs a UID).
         let register = |hotkey: AccountId| RegisterCall {
             netuid: 1,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
@@ -34,8 +34,8 @@ pub struct Context {
     pub resync: Duration,
     /// Loaded registration signers.
     pub signers: crate::keys::signer::SignerCache,
-    /// The chain, read through one cache (None: no chain configured).
-    pub chain: Option<Arc<crate::chain::cache::ChainCache>>,
+    /// The open chains, one per distinct chain the Subnets name, each read through one cache.
+    pub chains: crate::chain::pool::ChainPool,
     /// Consecutive failures per object, for capped exponential backoff.
     failures: Mutex<HashMap<String, Backoff>>,
     /// Invalid objects already reported, by object key: the generation and error reported.
@@ -68,10 +68,10 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            metrics,
+            metrics: metrics.clone(),
             resync,
             signers: Default::default(),
-            chain: None,
+            chains: crate::chain::pool::ChainPool::disabled(metrics.clone()),
             failures: Mutex::new(HashMap::new()),
             reported_invalid: Mutex::new(HashMap::new()),
             spend: Mutex::new(HashMap::new()),

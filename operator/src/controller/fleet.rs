@@ -28,6 +28,7 @@ use crate::crd::fleet::FleetSpec;
 use crate::crd::{Miner, Subnet, Validator};
 use crate::keys::secrets;
 
+use crate::chain::cache::ChainCache;
 use crate::crd::FleetKind;
 
 /// Builds the controller for `K`: watches `K` through `DeserializeGuard`; Subnets (a Subnet
@@ -177,6 +178,7 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     // validate (pure, once) → dereference (reads only) → the steps → status (pure) → write.
     let validated = validate::fleet(spec);
     let mut observed = dereference(ctx, &ns, obj, validated.as_ref().err()).await?;
+    let chain = fleet_chain(ctx, &ns, &spec.subnet_ref.name, &mut observed);
     if observed.problem.is_none()
         && let Ok(numbers) = &validated
         && let Some(coldkey) = observed.coldkey_ss58.clone()
@@ -196,14 +198,27 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
                 .as_ref()
                 .and_then(|s| s.netuid)
                 .or_else(|| observed.subnet_spec.as_ref().and_then(|s| s.netuid)),
-            chain_endpoint: observed.subnet_spec.as_ref().and_then(chain_endpoint),
+            // The pods talk to the chain the operator resolved for the Subnet.
+            chain_endpoint: observed.subnet_spec.as_ref().and_then(|s| {
+                let target = ctx.chains.target(s, &spec.subnet_ref.name, &ns);
+                target.endpoints.into_iter().next()
+            }),
             network: observed
                 .subnet_spec
                 .as_ref()
                 .map(|s| s.network.clone())
                 .unwrap_or_default(),
         };
-        converge(ctx, obj, &f, numbers, &coldkey, &mut observed).await?;
+        converge(
+            ctx,
+            obj,
+            &f,
+            numbers,
+            &coldkey,
+            chain.as_deref(),
+            &mut observed,
+        )
+        .await?;
     }
 
     let desired = status::fleet(
@@ -232,7 +247,7 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     let before = obj.fleet_status().map(|s| &s.conditions[..]);
     announce_ready_change(ctx, obj, before, &desired.conditions).await;
     announce_degraded_change(ctx, obj, before, &desired.conditions).await;
-    let block_time = ctx.chain.as_ref().map(|c| c.block_time());
+    let block_time = chain.as_ref().map(|c| c.block_time());
     Ok(match requeue_after(&observed, ctx.resync, block_time) {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
@@ -249,6 +264,7 @@ async fn converge<K: FleetKind>(
     f: &FleetInput<'_>,
     numbers: &validate::FleetNumbers,
     coldkey: &str,
+    chain: Option<&ChainCache>,
     observed: &mut FleetObservation,
 ) -> Result<()> {
     let previous = obj.fleet_status().cloned().unwrap_or_default();
@@ -284,11 +300,9 @@ async fn converge<K: FleetKind>(
         Timestamp::now(),
     )
     .await?;
-    if let (Some(cache), Some(netuid), Ok(coldkey)) = (
-        ctx.chain.as_ref(),
-        f.netuid,
-        crate::keys::ss58_decode(coldkey),
-    ) {
+    if let (Some(cache), Some(netuid), Ok(coldkey)) =
+        (chain, f.netuid, crate::keys::ss58_decode(coldkey))
+    {
         observed.registration = Some(
             registration::reconcile(
                 ctx,
@@ -308,7 +322,7 @@ async fn converge<K: FleetKind>(
     // Validators on a localnet: the stake the scaffold promises (`localnet.selfStakeTao`).
     if let (Some(_), Some(cache), Some(netuid), Some(amount)) = (
         obj.weights_policy(),
-        ctx.chain.as_ref(),
+        chain,
         f.netuid,
         observed
             .subnet_spec
@@ -346,8 +360,7 @@ async fn converge<K: FleetKind>(
             }
         }
     }
-    if let (Some(policy), Some(cache), Some(netuid)) =
-        (obj.weights_policy(), ctx.chain.as_ref(), f.netuid)
+    if let (Some(policy), Some(cache), Some(netuid)) = (obj.weights_policy(), chain, f.netuid)
         && let Some(Some(snapshot)) = cache.snapshot(netuid)
     {
         let record = chain_record(observed, &previous);
@@ -358,6 +371,51 @@ async fn converge<K: FleetKind>(
     observed.keys = Some(keys);
     observed.workloads = Some(wl);
     Ok(())
+}
+
+/// The chain of the fleet's Subnet `subnet` (opened if no Subnet uses it yet), when the
+/// operator opens chains and the fleet has no problem. A chain that answers as another network
+/// than the Subnet's (or another chain than the one its URL first showed) becomes the fleet's
+/// problem, and nothing is sent to it; a URL's chain whose genesis the Subnet has not recorded
+/// yet is not used until it has.
+fn fleet_chain(
+    ctx: &Context,
+    ns: &str,
+    subnet: &str,
+    observed: &mut FleetObservation,
+) -> Option<Arc<ChainCache>> {
+    if observed.problem.is_some() {
+        return None;
+    }
+    let spec = observed.subnet_spec.as_ref()?;
+    let target = ctx.chains.target(spec, subnet, ns);
+    let cache = match ctx
+        .chains
+        .acquire(&(ns.to_string(), subnet.to_string()), &target)
+    {
+        Ok(cache) => cache?,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the Subnet's chain");
+            return None;
+        }
+    };
+    // The chain has not answered yet: nothing of it is read, so nothing is sent either.
+    let Ok(Some(head)) = cache.head() else {
+        return Some(cache);
+    };
+    if !ctx.chains.pins() {
+        return Some(cache);
+    }
+    let recorded = observed
+        .subnet
+        .as_ref()
+        .and_then(|s| s.genesis_hash.as_deref());
+    let check = crate::chain::network::check_genesis(&target.network, recorded, &head.genesis_hash);
+    if let Some((reason, message)) = check.problem() {
+        observed.problem = Some(Problem::WrongChain { reason, message });
+        return None;
+    }
+    check.allows_writes().then_some(cache)
 }
 
 /// The fleet's status as the registration step left it (the previous one without a chain).
@@ -456,16 +514,6 @@ async fn name_taken<K: FleetKind>(client: &Client, ns: &str, obj: &K) -> Result<
         }));
     }
     Ok(None)
-}
-
-/// The chain endpoint pods use: the Subnet's URL, or the public endpoint of a named network.
-fn chain_endpoint(s: &crate::crd::SubnetSpec) -> Option<String> {
-    match s.network.as_str() {
-        "finney" => Some("wss://entrypoint-finney.opentensor.ai:443".to_string()),
-        "test" => Some("wss://test.finney.opentensor.ai:443".to_string()),
-        "local" => None,
-        url => Some(url.to_string()),
-    }
 }
 
 /// Reads what the fleet references (reads only) and finds the first problem: the spec's own

@@ -422,6 +422,7 @@ pub async fn reconcile(
     ctx: &Context,
     subnet: &Subnet,
     spec: &LocalnetSpec,
+    chain: Option<&crate::chain::cache::ChainCache>,
     status: &mut SubnetStatus,
 ) -> Result<ScaffoldReport> {
     let ns = subnet.namespace().ok_or(Error::MissingNamespace)?;
@@ -454,7 +455,7 @@ pub async fn reconcile(
             Duration::from_secs(2),
         ));
     }
-    let Some(cache) = ctx.chain.as_ref() else {
+    let Some(cache) = chain else {
         return Ok(report(
             false,
             "ChainNotConnected",

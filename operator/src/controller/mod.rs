@@ -66,44 +66,72 @@ pub async fn run(
     let subnet_ctl = Controller::new(
         api::<DeserializeGuard<Subnet>>(&client, ns),
         watcher::Config::default(),
-    )
-    .owns(
-        api::<k8s_openapi::api::apps::v1::StatefulSet>(&client, ns),
-        localnet.clone(),
-    )
-    .owns(
-        api::<k8s_openapi::api::core::v1::Service>(&client, ns),
-        localnet,
-    )
-    .watches(
-        api::<DeserializeGuard<Miner>>(&client, ns),
-        watcher::Config::default(),
-        move |m| {
-            let ns = m.namespace();
-            m.0.ok()
-                .map(|m| to_subnet(ns, &m.spec.fleet.subnet_ref.name))
-        },
-    )
-    .watches(
-        api::<DeserializeGuard<Validator>>(&client, ns),
-        watcher::Config::default(),
-        move |v| {
-            let ns = v.namespace();
-            v.0.ok()
-                .map(|v| to_subnet(ns, &v.spec.fleet.subnet_ref.name))
-        },
-    )
-    .with_config(cfg.clone())
-    .graceful_shutdown_on(shutdown.clone())
-    .run(subnet::reconcile, subnet::error_policy, ctx.clone())
-    .for_each(|r| async move { log_result("Subnet", r) });
+    );
+    // Deleted Subnets are never reconciled: sweep the chains of those gone from the cache.
+    let sweep = {
+        let (store, ctx, scope) = (subnet_ctl.store(), ctx.clone(), namespace.clone());
+        let shutdown = shutdown.clone();
+        async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let sweeping = async {
+                // An empty cache before the first list means nothing; wait for it.
+                if store.wait_until_ready().await.is_err() {
+                    return;
+                }
+                loop {
+                    tick.tick().await;
+                    let live = store
+                        .state()
+                        .iter()
+                        .map(|s| (s.namespace().unwrap_or_default(), s.name_any()))
+                        .collect();
+                    ctx.chains.retain(scope.as_deref(), &live);
+                }
+            };
+            tokio::select! {
+                _ = sweeping => {}
+                _ = shutdown => {}
+            }
+        }
+    };
+    let subnet_ctl = subnet_ctl
+        .owns(
+            api::<k8s_openapi::api::apps::v1::StatefulSet>(&client, ns),
+            localnet.clone(),
+        )
+        .owns(
+            api::<k8s_openapi::api::core::v1::Service>(&client, ns),
+            localnet,
+        )
+        .watches(
+            api::<DeserializeGuard<Miner>>(&client, ns),
+            watcher::Config::default(),
+            move |m| {
+                let ns = m.namespace();
+                m.0.ok()
+                    .map(|m| to_subnet(ns, &m.spec.fleet.subnet_ref.name))
+            },
+        )
+        .watches(
+            api::<DeserializeGuard<Validator>>(&client, ns),
+            watcher::Config::default(),
+            move |v| {
+                let ns = v.namespace();
+                v.0.ok()
+                    .map(|v| to_subnet(ns, &v.spec.fleet.subnet_ref.name))
+            },
+        )
+        .with_config(cfg.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(subnet::reconcile, subnet::error_policy, ctx.clone())
+        .for_each(|r| async move { log_result("Subnet", r) });
 
     let changes = || {
-        let rx = ctx.chain.as_ref().map(|c| c.subscribe());
-        futures::stream::unfold(rx, |rx| async move {
-            let mut rx = rx?;
+        let rx = ctx.chains.subscribe();
+        futures::stream::unfold(rx, |mut rx| async move {
             rx.changed().await.ok()?;
-            Some(((), Some(rx)))
+            Some(((), rx))
         })
     };
     let miner_ctl = fleet::controller::<Miner>(&client, ns, subnets.clone())
@@ -128,8 +156,11 @@ pub async fn run(
         )
         .for_each(|r| async move { log_result("Validator", r) });
 
-    tokio::join!(subnet_ctl, miner_ctl, validator_ctl);
+    tokio::join!(subnet_ctl, miner_ctl, validator_ctl, sweep);
 }
+
+/// How often the chains of deleted Subnets are released.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn log_result<K: Resource, E: std::fmt::Display, Q: std::fmt::Display>(
     kind: &str,

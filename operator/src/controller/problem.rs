@@ -80,6 +80,15 @@ pub enum Problem {
         /// The name.
         name: String,
     },
+    /// The Subnet's endpoint answers as another chain than its network (`WrongNetwork`), or than
+    /// the one first seen behind its URL (`GenesisChanged`): nothing is registered or staked.
+    #[error("{message}")]
+    WrongChain {
+        /// `WrongNetwork` or `GenesisChanged`.
+        reason: &'static str,
+        /// Both genesis hashes, and what is held back.
+        message: String,
+    },
     /// The coldkey public file is not a bittensor `coldkeypub.txt`.
     #[error("Secret {name} key {key} is not a coldkeypub.txt with an ss58Address: {reason}")]
     InvalidColdkeyPub {
@@ -107,6 +116,7 @@ impl Problem {
             Problem::SecretNotFound { .. } => "SecretNotFound",
             Problem::SecretKeyMissing { .. } => "SecretKeyMissing",
             Problem::InvalidColdkeyPub { .. } => "InvalidColdkeyPub",
+            Problem::WrongChain { reason, .. } => reason,
         }
     }
 }

@@ -423,6 +423,8 @@ pub struct ChainView {
     pub head: Result<Option<ChainHead>, String>,
     /// The subnet: `None` not read yet, `Some(None)` absent on chain.
     pub snapshot: Option<Option<std::sync::Arc<SubnetSnapshot>>>,
+    /// What the chain's genesis says of the Subnet's network (`None`: not checked).
+    pub genesis: Option<crate::chain::network::GenesisCheck>,
 }
 
 /// Computes a Subnet's status from the previous one.
@@ -457,7 +459,14 @@ pub fn subnet(
         },
         (None, Some(view)) => {
             status.endpoint = Some(view.endpoint.clone());
+            let wrong = view.genesis.as_ref().and_then(|g| g.problem());
             let reachable = match &view.head {
+                Ok(Some(_)) if let Some((reason, message)) = &wrong => NewCondition {
+                    type_: types::CHAIN_REACHABLE,
+                    status: false,
+                    reason,
+                    message: message.clone(),
+                },
                 Ok(Some(h)) => {
                     status.genesis_hash = Some(h.genesis_hash.clone());
                     status.runtime_spec_version = Some(h.spec_version);
@@ -486,6 +495,12 @@ pub fn subnet(
             let connected = reachable.status;
             set_condition(&mut status.conditions, reachable, generation, now);
             match (&view.snapshot, connected) {
+                (_, false) if let Some((reason, message)) = wrong => NewCondition {
+                    type_: types::READY,
+                    status: false,
+                    reason,
+                    message,
+                },
                 (Some(Some(s)), true) => {
                     status.registration_price_rao = Some(s.burn);
                     status.registration_price_tao = Some(rao_to_tao(s.burn));

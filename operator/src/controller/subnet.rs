@@ -35,21 +35,63 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<Subnet>>, ctx: Arc<Context>) 
 async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
     let problem = validate::subnet(&subnet.spec).err();
     let mut working = subnet.status.clone().unwrap_or_default();
+    // The Subnet's own chain, opened on first use; a Subnet with a problem uses none.
+    let (ns, name) = (subnet.namespace().unwrap_or_default(), subnet.name_any());
+    let key = (ns.clone(), name.clone());
+    let target = ctx.chains.target(&subnet.spec, &name, &ns);
+    let opened = match &problem {
+        None => ctx.chains.acquire(&key, &target),
+        Some(_) => {
+            ctx.chains.release(&key);
+            Ok(None)
+        }
+    };
+    let cache = opened.as_ref().ok().and_then(Option::as_ref);
+    // A chain answering as another network is never scaffolded (nor registered on).
+    let genesis = match cache.map(|c| c.head()) {
+        Some(Ok(Some(head))) if ctx.chains.pins() => Some(crate::chain::network::check_genesis(
+            &target.network,
+            working.genesis_hash.as_deref(),
+            &head.genesis_hash,
+        )),
+        _ => None,
+    };
+    let usable = genesis.as_ref().is_none_or(|g| g.problem().is_none());
     // A localnet: run it and scaffold a subnet on it first (this may set the netuid).
     let scaffold = match (&subnet.spec.localnet, &problem) {
-        (Some(spec), None) => Some(localnet::reconcile(ctx, subnet, spec, &mut working).await?),
+        (Some(spec), None) => Some(
+            localnet::reconcile(
+                ctx,
+                subnet,
+                spec,
+                cache.filter(|_| usable).map(|c| &**c),
+                &mut working,
+            )
+            .await?,
+        ),
         _ => None,
     };
     let netuid = subnet.spec.netuid.or(working.netuid);
-    let chain = match (&ctx.chain, netuid, &problem) {
-        (Some(cache), Some(netuid), None) => {
+    let chain = match (&opened, netuid, &problem) {
+        (Ok(Some(cache)), Some(netuid), None) => {
             cache.watch(netuid);
             Some(status::ChainView {
-                endpoint: cache.reader().describe(),
+                endpoint: cache
+                    .reader()
+                    .endpoint()
+                    .unwrap_or_else(|| cache.reader().describe()),
                 head: cache.head(),
                 snapshot: cache.snapshot(netuid),
+                genesis,
             })
         }
+        // The chain cannot even be opened (no endpoint to try).
+        (Err(e), _, None) => Some(status::ChainView {
+            endpoint: target.endpoints.join(","),
+            head: Err(e.to_string()),
+            snapshot: None,
+            genesis: None,
+        }),
         _ => None,
     };
     let now = Timestamp::now();
@@ -78,6 +120,9 @@ async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
         crate::crd::conditions::is_true(&desired.conditions, crate::crd::conditions::types::READY);
     Ok(if problem.is_some() {
         Action::await_change()
+    } else if !usable {
+        // Another chain behind the endpoint: look again now and then, not every 2 s.
+        Action::requeue(std::time::Duration::from_secs(30).min(ctx.resync))
     } else if let Some(r) = &scaffold {
         Action::requeue(r.requeue.min(ctx.resync))
     } else if chain.is_some() && !ready {

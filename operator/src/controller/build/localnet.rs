@@ -18,7 +18,7 @@ use crate::crd::subnet::LocalnetSpec;
 use crate::labels;
 
 /// RPC (WebSocket and HTTP JSON-RPC) port of node One, the one clients use.
-pub const RPC_PORT: i32 = 9944;
+pub const RPC_PORT: i32 = crate::chain::network::LOCALNET_RPC_PORT as i32;
 /// RPC port of node Two.
 pub const RPC_PORT_TWO: i32 = 9945;
 /// P2P ports of nodes One and Two (the image exposes these).
@@ -39,15 +39,7 @@ pub struct LocalnetInput<'a> {
     pub spec: &'a LocalnetSpec,
 }
 
-/// Name of the localnet's StatefulSet and Service.
-pub fn localnet_name(subnet: &str) -> String {
-    format!("{subnet}-localnet")
-}
-
-/// The in-cluster WebSocket endpoint of a Subnet's localnet.
-pub fn localnet_endpoint(subnet: &str, namespace: &str) -> String {
-    format!("ws://{}.{namespace}.svc:{RPC_PORT}", localnet_name(subnet))
-}
+pub use crate::chain::network::{localnet_endpoint, localnet_name};
 
 fn selector(l: &LocalnetInput<'_>) -> BTreeMap<String, String> {
     BTreeMap::from([
