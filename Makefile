@@ -31,11 +31,11 @@ test:
 bench:
 	e2e/bench/fleet.sh $(or $(N),1000)
 
-## Benchmark: RPC requests per block per subnet at 10 and 1,000 registered replicas, counted at
-## the endpoint (needs `e2e/cluster.sh up` and `e2e/chain.sh up`, for the chain tooling).
+## Benchmark: RPC requests per block per subnet at 10 registered replicas and at 1,000 (Manual),
+## counted at the endpoint (needs `e2e/cluster.sh up` and `e2e/chain.sh up`, for the tooling).
 bench-rpc:
-	for n in 10 1000; do \
-	  out=$$(E2E_REQUIRED=1 E2E_RPC_REPLICAS=$$n $(CARGO) test -p e2e --test chain_reads -- --nocapture 2>&1); rc=$$?; \
+	for run in "10 0" "1000 1"; do set -- $$run; \
+	  out=$$(E2E_REQUIRED=1 E2E_RPC_REPLICAS=$$1 E2E_RPC_MANUAL=$$2 $(CARGO) test -p e2e --test chain_reads -- --nocapture 2>&1); rc=$$?; \
 	  echo "$$out" | grep -E 'RPC requests per block|idle chain|test result|panicked|Error'; [ $$rc = 0 ] || exit $$rc; \
 	done
 

@@ -36,21 +36,10 @@ pub struct ChainCache {
 }
 
 impl ChainCache {
-    /// A cache over `chain`, named `label` in metrics, on its own change channel.
-    pub fn new(chain: SharedChain, metrics: Metrics) -> Arc<Self> {
-        Self::pinned(
-            chain,
-            metrics,
-            "chain",
-            None,
-            tokio::sync::watch::channel(0).0,
-        )
-    }
-
     /// A cache over `chain`, named `label` in metrics, that reads and writes nothing but the
     /// head unless the chain answers with the genesis `pin` (when given); registrations and
     /// deregistrations bump `changes`.
-    pub fn pinned(
+    pub fn new(
         chain: SharedChain,
         metrics: Metrics,
         label: &str,
@@ -302,20 +291,37 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn reads_grow_with_subnets_not_readers() {
+    /// An in-memory chain with `netuids`.
+    fn memory(netuids: &[u16]) -> Arc<MemoryChain> {
         let g = Genesis {
-            subnets: vec![
-                serde_yaml::from_str::<GenesisSubnet>("{netuid: 1}")
-                    .unwrap_or_else(|e| panic!("{e}")),
-                serde_yaml::from_str::<GenesisSubnet>("{netuid: 2}")
-                    .unwrap_or_else(|e| panic!("{e}")),
-            ],
+            subnets: netuids
+                .iter()
+                .map(|n| {
+                    serde_yaml::from_str::<GenesisSubnet>(&format!("{{netuid: {n}}}"))
+                        .unwrap_or_else(|e| panic!("{e}"))
+                })
+                .collect(),
             ..Default::default()
         };
-        let mem = Arc::new(MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")));
+        Arc::new(MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// A cache of `chain` named `label` in `metrics`, pinned to `pin`.
+    fn cache_of(
+        chain: Arc<MemoryChain>,
+        metrics: &Metrics,
+        label: &str,
+        pin: Option<&'static str>,
+    ) -> Arc<ChainCache> {
+        let changes = tokio::sync::watch::channel(0).0;
+        ChainCache::new(chain, metrics.clone(), label, pin, changes)
+    }
+
+    #[tokio::test]
+    async fn reads_grow_with_subnets_not_readers() {
+        let mem = memory(&[1, 2]);
         let metrics = Metrics::new();
-        let cache = ChainCache::new(mem.clone(), metrics.clone());
+        let cache = cache_of(mem.clone(), &metrics, "chain", None);
         cache.watch(1);
         cache.watch(2);
         cache.watch(1);
@@ -342,22 +348,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_chain_pinned_to_another_genesis_is_read_no_further_and_written_never() {
-        let g = Genesis {
-            subnets: vec![
-                serde_yaml::from_str::<GenesisSubnet>("{netuid: 1}")
-                    .unwrap_or_else(|e| panic!("{e}")),
-            ],
-            ..Default::default()
-        };
-        let mem = Arc::new(MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")));
+        let mem = memory(&[1]);
         let metrics = Metrics::new();
-        let cache = ChainCache::pinned(
-            mem.clone(),
-            metrics.clone(),
-            "test",
-            Some(crate::chain::network::TEST_GENESIS),
-            tokio::sync::watch::channel(0).0,
-        );
+        let pin = Some(crate::chain::network::TEST_GENESIS);
+        let cache = cache_of(mem.clone(), &metrics, "test", pin);
         cache.watch(1);
         assert!(!cache.refresh().await);
         mem.advance(1);
@@ -381,7 +375,7 @@ mod tests {
         );
         assert!(mem.tx_log().is_empty());
         // Unpinned, the same chain is read.
-        let open = ChainCache::pinned(mem, metrics, "url", None, tokio::sync::watch::channel(0).0);
+        let open = ChainCache::new(mem, metrics, "url", None, tokio::sync::watch::channel(0).0);
         open.watch(1);
         assert!(open.refresh().await);
         assert!(open.snapshot(1).is_some_and(|s| s.is_some()));

@@ -100,6 +100,19 @@ impl ChainPool {
         self.backend == Backend::Subxt
     }
 
+    /// What the genesis `cache` answers with says of a Subnet on `network` whose status recorded
+    /// `recorded` (`None`: nothing read yet, or chains are not pinned, on the simulation).
+    pub fn check(
+        &self,
+        cache: &ChainCache,
+        network: &super::network::Network,
+        recorded: Option<&str>,
+    ) -> Option<super::network::GenesisCheck> {
+        let head = cache.head().ok().flatten()?;
+        self.pins()
+            .then(|| super::network::check_genesis(network, recorded, &head.genesis_hash))
+    }
+
     /// The chain of the Subnet `name` in `namespace` with `spec`.
     pub fn target(
         &self,
@@ -145,7 +158,7 @@ impl ChainPool {
             _ => Arc::new(super::subxt_client::SubxtChain::new(key.endpoints.clone())?),
         };
         tracing::info!(chain = %label, endpoints = ?key.endpoints, pinned = ?key.pin, "opening a chain");
-        let cache = ChainCache::pinned(
+        let cache = ChainCache::new(
             chain,
             self.metrics.clone(),
             &label,

@@ -230,15 +230,6 @@ impl SubxtChain {
         })
     }
 
-    /// Parses a comma-separated endpoint list (`ws://a:9944,ws://b:9944`).
-    pub fn parse_endpoints(list: &str) -> Vec<String> {
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    }
-
     /// The current connection, connecting (with failover and backoff) when there is none.
     async fn conn(&self) -> Result<Arc<Conn>> {
         let mut st = self.state.lock().await;

@@ -2080,7 +2080,7 @@ fn axon_ips_and_ratios() {
 async fn no_endpoints_is_an_error_and_dead_ones_are_unreachable() {
     assert!(SubxtChain::new(vec![" ".into()]).is_err());
     assert_eq!(
-        SubxtChain::parse_endpoints(" ws://a:9944, ,ws://b:9944 "),
+        crate::chain::network::split(" ws://a:9944, ,ws://b:9944 "),
         ["ws://a:9944", "ws://b:9944"]
     );
     let c = SubxtChain::new(vec!["ws://127.0.0.1:1".into(), "ws://127.0.0.1:2".into()])

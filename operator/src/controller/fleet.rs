@@ -399,18 +399,14 @@ fn fleet_chain(
             return None;
         }
     };
-    // The chain has not answered yet: nothing of it is read, so nothing is sent either.
-    let Ok(Some(head)) = cache.head() else {
-        return Some(cache);
-    };
-    if !ctx.chains.pins() {
-        return Some(cache);
-    }
     let recorded = observed
         .subnet
         .as_ref()
         .and_then(|s| s.genesis_hash.as_deref());
-    let check = crate::chain::network::check_genesis(&target.network, recorded, &head.genesis_hash);
+    // Not answered yet (nothing of it is read, so nothing is sent either), or not pinned.
+    let Some(check) = ctx.chains.check(&cache, &target.network, recorded) else {
+        return Some(cache);
+    };
     if let Some((reason, message)) = check.problem() {
         observed.problem = Some(Problem::WrongChain { reason, message });
         return None;

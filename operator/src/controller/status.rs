@@ -603,6 +603,55 @@ spec:
     }
 
     #[test]
+    fn a_chain_with_another_genesis_makes_the_subnet_wrong_network_and_keeps_its_record() {
+        use crate::chain::network::{GenesisCheck, TEST_GENESIS};
+        let spec: SubnetSpec =
+            serde_yaml::from_str("{network: test, netuid: 3}").unwrap_or_else(|e| panic!("{e}"));
+        let previous = SubnetStatus {
+            genesis_hash: Some(TEST_GENESIS.into()),
+            ..Default::default()
+        };
+        let head = ChainHead {
+            best: 9,
+            finalized: 9,
+            genesis_hash: "0xother".into(),
+            first_block_hash: None,
+            spec_version: 218,
+        };
+        let view = ChainView {
+            endpoint: "ws://elsewhere:9944".into(),
+            head: Ok(Some(head)),
+            snapshot: None,
+            genesis: Some(GenesisCheck::WrongNetwork {
+                expected: TEST_GENESIS.into(),
+                got: "0xother".into(),
+            }),
+        };
+        let s = subnet(Some(&previous), &spec, Some(1), None, Some(&view), t(1));
+        for type_ in [types::READY, types::CHAIN_REACHABLE] {
+            let c = find(&s.conditions, type_).unwrap_or_else(|| panic!("no {type_}"));
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_str()),
+                ("False", "WrongNetwork")
+            );
+            assert!(c.message.contains("0xother") && c.message.contains(TEST_GENESIS));
+        }
+        // What the Subnet saw of its own network stays; no block of the other chain is shown.
+        assert_eq!(s.genesis_hash.as_deref(), Some(TEST_GENESIS));
+        assert_eq!(s.best_block, None);
+        assert_eq!(s.endpoint.as_deref(), Some("ws://elsewhere:9944"));
+        // The same chain, checked and matching, is followed.
+        let right = ChainView {
+            genesis: Some(GenesisCheck::Matches),
+            ..view
+        };
+        let s = subnet(Some(&previous), &spec, Some(1), None, Some(&right), t(2));
+        let c = find(&s.conditions, types::CHAIN_REACHABLE).unwrap_or_else(|| panic!("none"));
+        assert_eq!(c.reason, "Connected");
+        assert_eq!(s.best_block, Some(9));
+    }
+
+    #[test]
     fn the_status_is_built_from_the_registration_record_and_what_the_steps_decided() {
         use super::super::keys::HotkeyRef;
         use super::super::registration::RegistrationObservation;

@@ -48,14 +48,10 @@ async fn reconcile_subnet(subnet: &Subnet, ctx: &Context) -> Result<Action> {
     };
     let cache = opened.as_ref().ok().and_then(Option::as_ref);
     // A chain answering as another network is never scaffolded (nor registered on).
-    let genesis = match cache.map(|c| c.head()) {
-        Some(Ok(Some(head))) if ctx.chains.pins() => Some(crate::chain::network::check_genesis(
-            &target.network,
-            working.genesis_hash.as_deref(),
-            &head.genesis_hash,
-        )),
-        _ => None,
-    };
+    let genesis = cache.and_then(|c| {
+        ctx.chains
+            .check(c, &target.network, working.genesis_hash.as_deref())
+    });
     let usable = genesis.as_ref().is_none_or(|g| g.problem().is_none());
     // A localnet: run it and scaffold a subnet on it first (this may set the netuid).
     let scaffold = match (&subnet.spec.localnet, &problem) {
