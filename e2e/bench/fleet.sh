@@ -46,7 +46,7 @@ metadata: {name: sn}
 spec: {network: finney, netuid: 18}
 YAML
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-WATCH_NAMESPACE="$a" LEASE_NAMESPACE="$a" POD_NAME=bench METRICS_ADDR="127.0.0.1:$port" \
+CHAIN_BACKEND=none WATCH_NAMESPACE="$a" LEASE_NAMESPACE="$a" POD_NAME=bench METRICS_ADDR="127.0.0.1:$port" \
   RUST_LOG=warn "$bin" >"$work/operator.log" 2>&1 &
 op_pid=$!
 until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.2; done
