@@ -27,9 +27,15 @@ unit:
 test:
 	e2e/run-tests.sh
 
-## Benchmark: a 1000-replica Miner vs kubectl apply --server-side (needs `e2e/cluster.sh up`).
+## Benchmark: a 1,000-replica Miner, then 10 Miners of 500, against kubectl apply --server-side
+## of the same objects (needs `e2e/cluster.sh up`); `make bench N=200 FLEETS=1` for one run.
 bench:
-	e2e/bench/fleet.sh $(or $(N),1000)
+ifdef N
+	e2e/bench/fleet.sh $(N) $(or $(FLEETS),1)
+else
+	e2e/bench/fleet.sh 1000 1
+	e2e/bench/fleet.sh 500 10
+endif
 
 ## Benchmark: RPC requests per block per subnet at 10 registered replicas and at 1,000 (Manual),
 ## counted at the endpoint (needs `e2e/cluster.sh up` and `e2e/chain.sh up`, for the tooling).

@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
-# Benchmark (prints figures; never a pass/fail timing test): how long the operator takes to
-# converge an N-replica Miner (default 1000) on the local control plane, against
-# `kubectl apply --server-side` of the very objects the operator made, and how many writes it
-# makes once nothing changes.
+# Benchmark (prints figures; never a pass/fail timing test): what a fleet costs its user on the
+# local control plane. FLEETS Miners of N replicas each (default one of 1000) are applied and
+# timed until every pod is Ready and until every Miner's status says so, against the floor:
+# `kubectl apply --server-side` of the very objects the operator made, in a fresh namespace, in
+# the same run. Then 60 s with nothing changing. Printed, as a table:
+# - pods Ready and status Ready, in seconds and as ratios to the floor;
+# - for reference, one plain StatefulSet of all the replicas (what users run today without an
+#   operator; it mounts no per-replica key);
+# - the operator's peak RSS (VmHWM), its CPU seconds while converging and in the 60 s at rest;
+# - its Kubernetes API requests by verb (its own `subnet_operator_kube_requests_total`) while
+#   converging and at rest, and its writes at rest.
 #
-#   e2e/cluster.sh up && e2e/bench/fleet.sh [N]
+#   e2e/cluster.sh up && e2e/bench/fleet.sh [N] [FLEETS]
 #
-# Converged = every replica's pod Ready (KWOK marks pods Running/Ready), for both paths. The
-# operator is the debug build of this tree unless OPERATOR_BIN is set (a release build is
-# faster: cargo build --release -p subnet-operator --bin subnet-operator).
+# The operator is the release build of this tree (built here) unless OPERATOR_BIN is set. It
+# runs without a chain (CHAIN_BACKEND=none): objects and pods only. KWOK marks pods Ready.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-1000}
+fleets=${2:-1}
+total=$(( n * fleets ))
 eval "$(e2e/cluster.sh env)"
 export KUBECONFIG="$SUBNET_OPERATOR_E2E_KUBECONFIG"
-bin=${OPERATOR_BIN:-target/debug/subnet-operator}
-[ -x "$bin" ] || cargo build -q -p subnet-operator --bin subnet-operator
+if [ -z "${OPERATOR_BIN:-}" ]; then
+  cargo build -q --release -p subnet-operator --bin subnet-operator
+fi
+bin=${OPERATOR_BIN:-target/release/subnet-operator}
 work=$(mktemp -d)
 a=bench-op-$$
 b=bench-ssa-$$
+c=bench-sts-$$
 op_pid=
 cleanup() {
   if [ -n "$op_pid" ]; then kill "$op_pid" 2>/dev/null || true; fi
-  kubectl delete namespace "$a" "$b" --wait=false >/dev/null 2>&1 || true
+  kubectl delete namespace "$a" "$b" "$c" --wait=false >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,13 +43,39 @@ ready_pods() {
   kubectl -n "$1" get pods -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true
 }
 wait_ready() {
-  while [ "$(ready_pods "$1")" -lt "$n" ]; do sleep 1; done
+  while [ "$(ready_pods "$1")" -lt "$total" ]; do sleep 1; done
 }
+# The sum of the operator's readyReplicas over its Miners.
+status_ready() {
+  kubectl -n "$a" get miners -o jsonpath='{range .items[*]}{.status.readyReplicas}{"\n"}{end}' | awk '{s+=$1} END {print s+0}'
+}
+# CPU seconds (user + system) and peak RSS (MiB) of the operator process.
+cpu() { python3 -c "import os,sys; f=open(f'/proc/{sys.argv[1]}/stat').read().rsplit(')',1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))" "$op_pid"; }
+hwm() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$op_pid/status"; }
+rss() { awk '/^VmRSS/ {printf "%.0f", $2/1024}' "/proc/$op_pid/status"; }
+scrape() { curl -fsS "http://127.0.0.1:$port/metrics"; }
+# `verb=count` pairs of the operator's API requests so far.
+requests() { scrape | sed -n 's/^subnet_operator_kube_requests_total{verb="\([a-z]*\)"} \([0-9.e+]*\)$/\1 \2/p' | sort; }
+# What `requests` output $1 grew by to $2, as `verb n, …`.
+grown() { python3 - "$1" "$2" <<'PY'
+import sys
+def read(path):
+    d = {}
+    for line in open(path):
+        v, n = line.split()
+        d[v] = float(n)
+    return d
+a, b = read(sys.argv[1]), read(sys.argv[2])
+print(", ".join(f"{v} {int(b[v] - a.get(v, 0))}" for v in sorted(b) if b[v] - a.get(v, 0) > 0) or "none")
+PY
+}
+writes() { scrape | awk '/^subnet_operator_kube_writes_total/ {s+=$2} END {print s+0}'; }
 
 kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd/miners.subnet-operator.io --timeout=60s >/dev/null
 kubectl create namespace "$a" >/dev/null
 kubectl create namespace "$b" >/dev/null
+kubectl create namespace "$c" >/dev/null
 kubectl -n "$a" apply -f - >/dev/null <<YAML
 apiVersion: subnet-operator.io/v1alpha1
 kind: Subnet
@@ -50,13 +87,18 @@ CHAIN_BACKEND=none WATCH_NAMESPACE="$a" LEASE_NAMESPACE="$a" POD_NAME=bench METR
   RUST_LOG=warn "$bin" >"$work/operator.log" 2>&1 &
 op_pid=$!
 until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.2; done
+sleep 2
 
-echo "operator: a Miner with $n replicas (no chain: objects and pods only)"
+echo "operator ($bin): $fleets Miner(s) of $n replicas, no chain (objects and pods only)"
+requests >"$work/r0"
+cpu0=$(cpu)
 t0=$(now)
-kubectl -n "$a" apply -f - >/dev/null <<YAML
+for i in $(seq 1 "$fleets"); do
+  cat <<YAML
+---
 apiVersion: subnet-operator.io/v1alpha1
 kind: Miner
-metadata: {name: bench}
+metadata: {name: bench-$i}
 spec:
   subnetRef: {name: sn}
   replicas: $n
@@ -66,23 +108,25 @@ spec:
     image: bench:1
     resources: {requests: {cpu: 10m, memory: 16Mi}}
 YAML
+done | kubectl -n "$a" apply -f - >/dev/null
 wait_ready "$a"
 pods_secs=$(since "$t0")
 # The operator has converged when its status says so, too.
-until [ "$(kubectl -n "$a" get miner bench -o jsonpath='{.status.readyReplicas}')" = "$n" ]; do sleep 1; done
-op_secs=$(since "$t0")
-echo "  all $n pods Ready after ${pods_secs}s; the Miner's status says $n/$n ready after ${op_secs}s"
+until [ "$(status_ready)" = "$total" ]; do sleep 1; done
+status_secs=$(since "$t0")
+cpu1=$(cpu)
+requests >"$work/r1"
+hwm_converged=$(hwm)
+echo "  pods Ready after ${pods_secs}s, status ${total}/${total} ready after ${status_secs}s"
 
-writes() { curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^subnet_operator_kube_writes_total/ {s+=$2} END {print s+0}'; }
-curl -fsS "http://127.0.0.1:$port/metrics" | grep '^subnet_operator_kube_writes_total' >"$work/w0"
 w0=$(writes)
-sleep 30
+sleep 60
 w1=$(writes)
-curl -fsS "http://127.0.0.1:$port/metrics" | grep '^subnet_operator_kube_writes_total' >"$work/w1"
-echo "  writes in the next 30 s, with nothing changing: $(( ${w1%.*} - ${w0%.*} ))"
-diff "$work/w0" "$work/w1" | sed -n 's/^> /    now: /p' || true
+cpu2=$(cpu)
+requests >"$work/r2"
+rest_writes=$(python3 -c "import sys; print(int(float(sys.argv[2]) - float(sys.argv[1])))" "$w0" "$w1")
 
-echo "kubectl apply --server-side of the same objects (StatefulSets, Services, Secrets)"
+echo "floor: kubectl apply --server-side of the same objects (StatefulSets, Services, Secrets)"
 kubectl -n "$a" get statefulsets,services,secrets -l app.kubernetes.io/managed-by=subnet-operator -o json >"$work/objects.json"
 python3 - "$work/objects.json" "$b" >"$work/ssa.json" <<'PY'
 import json, sys
@@ -106,5 +150,42 @@ t1=$(now)
 kubectl apply --server-side --field-manager=bench -f "$work/ssa.json" >/dev/null
 wait_ready "$b"
 ssa_secs=$(since "$t1")
-echo "  $count objects applied, all $n pods Ready after ${ssa_secs}s"
-python3 -c "import sys; print(f'ratio operator (pods Ready) / kubectl apply --server-side: {float(sys.argv[1]) / float(sys.argv[2]):.2f} (goal: at most 1.5)')" "$pods_secs" "$ssa_secs"
+echo "  $count objects applied, all $total pods Ready after ${ssa_secs}s"
+
+echo "reference: one plain StatefulSet of $total replicas (no per-replica key)"
+t2=$(now)
+kubectl -n "$c" apply -f - >/dev/null <<YAML
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: plain}
+spec:
+  replicas: $total
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {app: plain}}
+  serviceName: plain
+  template:
+    metadata: {labels: {app: plain}}
+    spec:
+      containers: [{name: miner, image: bench:1, resources: {requests: {cpu: 10m, memory: 16Mi}}}]
+YAML
+wait_ready "$c"
+sts_secs=$(since "$t2")
+
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}x')" "$1" "$2"; }
+secs() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$1" "$2"; }
+rest_pct=$(python3 -c "import sys; print(f'{(float(sys.argv[2]) - float(sys.argv[1])) / 60 * 100:.1f}%')" "$cpu1" "$cpu2")
+cat <<TABLE
+
+| $fleets x $n replicas | value | vs. the floor |
+|---|---|---|
+| pods Ready | ${pods_secs} s | $(ratio "$pods_secs" "$ssa_secs") |
+| status Ready | ${status_secs} s | $(ratio "$status_secs" "$ssa_secs") |
+| floor: kubectl apply --server-side of $count objects | ${ssa_secs} s | 1.00x |
+| reference: one plain StatefulSet of $total | ${sts_secs} s | $(ratio "$sts_secs" "$ssa_secs") |
+| operator peak RSS (VmHWM) | ${hwm_converged} MiB converged, $(hwm) MiB at the end (RSS now $(rss) MiB) | |
+| operator CPU while converging | $(secs "$cpu0" "$cpu1") s | |
+| operator CPU in 60 s at rest | $(secs "$cpu1" "$cpu2") s (${rest_pct} of a core) | |
+| API requests while converging | $(grown "$work/r0" "$work/r1") | |
+| API requests in 60 s at rest | $(grown "$work/r1" "$work/r2") | |
+| writes in 60 s at rest | ${rest_writes} | |
+TABLE

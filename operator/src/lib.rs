@@ -4,6 +4,7 @@
 //! - [`controller`]: one controller per kind sharing a [`controller::Context`].
 //! - [`config`], [`telemetry`], [`metrics`], [`http`], [`leader`]: runtime plumbing.
 
+pub mod apiclient;
 pub mod chain;
 pub mod config;
 pub mod controller;

@@ -59,7 +59,9 @@ async fn run(config: Config) -> Result<(), Error> {
         shutdown.clone(),
     ));
 
-    let client = Client::try_default().await.map_err(Error::KubeClient)?;
+    let client = subnet_operator::apiclient::client(&metrics)
+        .await
+        .map_err(Error::KubeClient)?;
     for ns in config.namespaces() {
         check_crds(&client, ns.as_deref()).await?;
     }

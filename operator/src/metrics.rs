@@ -38,6 +38,14 @@ pub struct WriteLabels {
     pub object: String,
 }
 
+/// Labels of a Kubernetes API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerbLabels {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`,
+    /// `other`.
+    pub verb: String,
+}
+
 /// Labels of a chain call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -139,6 +147,8 @@ pub struct Metrics {
     pub kube_writes: Family<WriteLabels, Counter>,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// Requests sent to the Kubernetes API, by verb (reads and watches too).
+    pub kube_requests: Family<VerbLabels, Counter>,
     /// Chain reads and writes, by method.
     pub chain_calls: Family<MethodLabels, Counter>,
     /// Failed chain calls, by method.
@@ -170,6 +180,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "subnet_operator_reconcile_duration_seconds",
     "subnet_operator_kube_writes_total",
     "subnet_operator_leader",
+    "subnet_operator_kube_requests_total",
     "subnet_operator_chain_calls_total",
     "subnet_operator_chain_errors_total",
     "subnet_operator_chain_call_duration_seconds",
@@ -207,6 +218,12 @@ impl Metrics {
         });
         let kube_writes = Family::<WriteLabels, Counter>::default();
         let leader = Gauge::default();
+        let kube_requests = Family::<VerbLabels, Counter>::default();
+        registry.register(
+            "kube_requests",
+            "Requests sent to the Kubernetes API, by verb",
+            kube_requests.clone(),
+        );
         let chain_calls = Family::<MethodLabels, Counter>::default();
         let chain_errors = Family::<MethodLabels, Counter>::default();
         let chain_latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
@@ -338,6 +355,7 @@ impl Metrics {
             reconcile_duration,
             kube_writes,
             leader,
+            kube_requests,
             chain_calls,
             chain_errors,
             chain_latency,
@@ -379,6 +397,15 @@ impl Metrics {
             .get_or_create(&WriteLabels {
                 kind: kind.to_string(),
                 object: object.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a request to the Kubernetes API.
+    pub fn kube_request(&self, verb: &str) {
+        self.kube_requests
+            .get_or_create(&VerbLabels {
+                verb: verb.to_string(),
             })
             .inc();
     }
@@ -531,6 +558,7 @@ mod tests {
         m.failed("Miner", "SubnetNotFound");
         m.wrote("Miner", "status");
         m.leader.set(1);
+        m.kube_request("list");
         m.chain_call("finney", "head", Duration::from_millis(2), true);
         m.chain_opened("finney", 1);
         m.extrinsic("register_limit", "ok");
