@@ -683,3 +683,57 @@ impl WithNodeSelector for Miner {
         Ok(self)
     }
 }
+
+/// A pod's readiness reaches the fleet's status through the pod watch, not the resync (an hour
+/// here): within seconds, both ways, and in a reconcile or two.
+#[tokio::test]
+async fn status_follows_a_pods_readiness_without_a_resync() -> Result<()> {
+    let Some(client) = client().await else {
+        return Ok(());
+    };
+    install_crds(&client).await?;
+    let ns = TempNamespace::new(&client, "podready").await?;
+    let op = OperatorProcess::start(&ns.name, "op-podready", &[("RESYNC_SECONDS", "3600")])?;
+    e2e::fixtures::subnet(&client, &ns.name, "{network: finney, netuid: 7}").await?;
+    let miners: Api<Miner> = Api::namespaced(client.clone(), &ns.name);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    miners
+        .create(&PostParams::default(), &miner("m", 2, "")?)
+        .await?;
+    wait_ready(&miners, "m", 2).await?;
+    // KWOK leaves a Running pod's conditions alone: set Ready as a kubelet would.
+    let set_ready = |ready: bool| {
+        let pods = pods.clone();
+        async move {
+            let status = if ready { "True" } else { "False" };
+            let patch = serde_json::json!({"status": {"conditions": [
+                {"type": "Ready", "status": status, "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string()},
+                {"type": "ContainersReady", "status": status, "lastTransitionTime": k8s_openapi::jiff::Timestamp::now().to_string()},
+            ]}});
+            pods.patch_status("m-0-0", &PatchParams::default(), &Patch::Strategic(patch))
+                .await?;
+            anyhow::Ok(())
+        }
+    };
+    let ready_replicas = || async {
+        anyhow::Ok(miners.get("m").await?.status.unwrap_or_default().ready_replicas)
+    };
+    let reconciles = || op.metric("subnet_operator_reconciles_total", &["kind=\"Miner\""]);
+    for (ready, want) in [(false, 1), (true, 2)] {
+        let before = reconciles().await?;
+        let started = Instant::now();
+        set_ready(ready).await?;
+        wait_until(Duration::from_secs(30), || async {
+            Ok(ready_replicas().await? == want)
+        })
+        .await
+        .with_context(|| format!("status shows {want} ready replica(s) after the pod's change"))?;
+        let took = reconciles().await? - before;
+        println!(
+            "pod m-0-0 Ready={ready}: the Miner's status showed {want} ready after {:.1} s and {took} reconcile(s)",
+            started.elapsed().as_secs_f64()
+        );
+        assert!(took <= 3.0, "{took} reconciles for one pod's change");
+    }
+    Ok(())
+}

@@ -387,7 +387,11 @@ fn fleet_chain(
     if observed.problem.is_some() {
         return None;
     }
-    let spec = observed.subnet_spec.as_ref()?;
+    // A Subnet whose spec cannot be used has no chain (its own reconcile released it).
+    let spec = observed
+        .subnet_spec
+        .as_ref()
+        .filter(|s| validate::subnet(s).is_ok())?;
     let target = ctx.chains.target(spec, subnet, ns);
     let cache = match ctx
         .chains
