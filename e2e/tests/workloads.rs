@@ -716,7 +716,14 @@ async fn status_follows_a_pods_readiness_without_a_resync() -> Result<()> {
         }
     };
     let ready_replicas = || async {
-        anyhow::Ok(miners.get("m").await?.status.unwrap_or_default().ready_replicas)
+        anyhow::Ok(
+            miners
+                .get("m")
+                .await?
+                .status
+                .unwrap_or_default()
+                .ready_replicas,
+        )
     };
     let reconciles = || op.metric("subnet_operator_reconciles_total", &["kind=\"Miner\""]);
     for (ready, want) in [(false, 1), (true, 2)] {

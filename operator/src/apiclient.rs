@@ -22,10 +22,8 @@ pub fn verb(method: &::http::Method, path: &str, query: Option<&str>) -> &'stati
         [] => return "other",
     };
     let collection = after_resource.is_empty();
-    let watching = query.is_some_and(|q| {
-        q.split('&')
-            .any(|kv| kv == "watch=true" || kv == "watch=1")
-    });
+    let watching =
+        query.is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     match *method {
         ::http::Method::GET if watching => "watch",
         ::http::Method::GET if collection => "list",
@@ -46,10 +44,11 @@ pub async fn client(metrics: &Metrics) -> Result<kube::Client, kube::Error> {
         .await
         .map_err(kube::Error::InferConfig)?;
     let metrics = metrics.clone();
-    let count = tower::util::MapRequestLayer::new(move |req: ::http::Request<kube::client::Body>| {
-        metrics.kube_request(verb(req.method(), req.uri().path(), req.uri().query()));
-        req
-    });
+    let count =
+        tower::util::MapRequestLayer::new(move |req: ::http::Request<kube::client::Body>| {
+            metrics.kube_request(verb(req.method(), req.uri().path(), req.uri().query()));
+            req
+        });
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&count)
         .build())
@@ -65,15 +64,38 @@ mod tests {
         let v = |m: Method, p: &str, q: Option<&str>| verb(&m, p, q);
         let pods = "/api/v1/namespaces/ns/pods";
         assert_eq!(v(Method::GET, pods, Some("labelSelector=a%3Db")), "list");
-        assert_eq!(v(Method::GET, pods, Some("watch=true&resourceVersion=5")), "watch");
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/ns/pods/p-0", None), "get");
+        assert_eq!(
+            v(Method::GET, pods, Some("watch=true&resourceVersion=5")),
+            "watch"
+        );
+        assert_eq!(
+            v(Method::GET, "/api/v1/namespaces/ns/pods/p-0", None),
+            "get"
+        );
         assert_eq!(v(Method::POST, pods, None), "create");
         assert_eq!(v(Method::DELETE, pods, None), "deletecollection");
-        assert_eq!(v(Method::DELETE, "/api/v1/namespaces/ns/pods/p-0", None), "delete");
+        assert_eq!(
+            v(Method::DELETE, "/api/v1/namespaces/ns/pods/p-0", None),
+            "delete"
+        );
         let miner = "/apis/subnet-operator.io/v1alpha1/namespaces/ns/miners/m/status";
         assert_eq!(v(Method::PATCH, miner, Some("fieldManager=x")), "patch");
-        assert_eq!(v(Method::PUT, "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l", None), "update");
-        assert_eq!(v(Method::GET, "/apis/subnet-operator.io/v1alpha1/miners", None), "list");
+        assert_eq!(
+            v(
+                Method::PUT,
+                "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l",
+                None
+            ),
+            "update"
+        );
+        assert_eq!(
+            v(
+                Method::GET,
+                "/apis/subnet-operator.io/v1alpha1/miners",
+                None
+            ),
+            "list"
+        );
         assert_eq!(v(Method::GET, "/api/v1/namespaces/ns", None), "get");
         assert_eq!(v(Method::GET, "/api/v1/namespaces", None), "list");
         assert_eq!(v(Method::GET, "/version", None), "other");
