@@ -90,11 +90,6 @@ impl ChainPool {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether the pool opens chains at all.
-    pub fn enabled(&self) -> bool {
-        self.backend != Backend::None
-    }
-
     /// Whether chains are pinned to their network's genesis (not on the simulation).
     pub fn pins(&self) -> bool {
         self.backend == Backend::Subxt
@@ -176,13 +171,6 @@ impl ChainPool {
         );
         self.use_chain(&mut inner, subnet, key);
         Ok(Some(cache))
-    }
-
-    /// The chain `subnet` uses now, if any.
-    pub fn used_by(&self, subnet: &SubnetKey) -> Option<Arc<ChainCache>> {
-        let inner = self.lock();
-        let key = inner.users.get(subnet)?;
-        inner.chains.get(key).map(|o| o.cache.clone())
     }
 
     /// Records that `subnet` uses `key`, leaving the chain it used before.
