@@ -740,7 +740,10 @@ async fn status_follows_a_pods_readiness_without_a_resync() -> Result<()> {
             "pod m-0-0 Ready={ready}: the Miner's status showed {want} ready after {:.1} s and {took} reconcile(s)",
             started.elapsed().as_secs_f64()
         );
-        assert!(took <= 3.0, "{took} reconciles for one pod's change");
+        // Counted after the status showed it, so this includes the reconciles the change set
+        // off (the StatefulSet's status, the Miner's own status write): a handful, never a
+        // reconcile per resync tick or per pod of the fleet.
+        assert!(took <= 8.0, "{took} reconciles for one pod's change");
     }
     Ok(())
 }
