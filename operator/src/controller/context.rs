@@ -36,6 +36,8 @@ pub struct Context {
     pub signers: crate::keys::signer::SignerCache,
     /// The open chains, one per distinct chain the Subnets name, each read through one cache.
     pub chains: crate::chain::pool::ChainPool,
+    /// The fleets' children as the watches hold them (reconciles read these, never LIST).
+    pub children: super::children::ChildCaches,
     /// Consecutive failures per object, for capped exponential backoff.
     failures: Mutex<HashMap<String, Backoff>>,
     /// Invalid objects already reported, by object key: the generation and error reported.
@@ -72,6 +74,7 @@ impl Context {
             resync,
             signers: Default::default(),
             chains: crate::chain::pool::ChainPool::disabled(metrics.clone()),
+            children: Default::default(),
             failures: Mutex::new(HashMap::new()),
             reported_invalid: Mutex::new(HashMap::new()),
             spend: Mutex::new(HashMap::new()),

@@ -73,6 +73,12 @@ pub enum Error {
     /// The object has no namespace (all kinds are namespaced).
     #[error("object has no namespace")]
     MissingNamespace,
+    /// A child cache has not completed its first list.
+    #[error(transparent)]
+    CacheNotReady(#[from] super::children::CacheNotReady),
+    /// No child cache watches the object's namespace.
+    #[error(transparent)]
+    NotWatched(#[from] super::children::NotWatched),
     /// Serializing a value for the API failed.
     #[error("serializing: {0}")]
     Serialize(#[source] serde_json::Error),
@@ -90,6 +96,8 @@ impl Error {
         "PatchStatus",
         "InvalidObject",
         "MissingNamespace",
+        "CacheNotReady",
+        "NotWatched",
         "Serialize",
     ];
 
@@ -105,6 +113,8 @@ impl Error {
             Error::PatchStatus(_) => "PatchStatus",
             Error::InvalidObject(_) => "InvalidObject",
             Error::MissingNamespace => "MissingNamespace",
+            Error::CacheNotReady(_) => "CacheNotReady",
+            Error::NotWatched(_) => "NotWatched",
             Error::Serialize(_) => "Serialize",
         }
     }

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::core::DeserializeGuard;
@@ -26,19 +25,21 @@ use super::{registration, rollout, validators, workloads};
 use crate::crd::conditions::{find, types};
 use crate::crd::fleet::FleetSpec;
 use crate::crd::{Miner, Subnet, Validator};
-use crate::keys::secrets;
 
 use crate::chain::cache::ChainCache;
 use crate::crd::FleetKind;
 
-/// Builds the controller for `K`: watches `K` through `DeserializeGuard`; Subnets (a Subnet
+/// Builds the controller for `K`: watches `K` through `DeserializeGuard`; its children through
+/// the shared caches (`wakes`: a StatefulSet, Service, pod, claim or hotkey Secret changing
+/// reconciles the one fleet it belongs to, see [`super::children`]); Subnets (a Subnet
 /// appearing or changing reconciles the fleets that reference it); and Secret metadata (a
-/// referenced Secret appearing or changing, or a hotkey Secret of the fleet changing,
-/// reconciles the fleet at once). Only metadata of Secrets is watched, never their data.
+/// referenced Secret appearing or changing reconciles the fleet at once). Only metadata of
+/// Secrets is watched, never their data.
 pub fn controller<K: FleetKind>(
     client: &Client,
     namespace: Option<&str>,
     subnets: Api<Subnet>,
+    wakes: impl futures::Stream<Item = ObjectRef<DeserializeGuard<K>>> + Send + 'static,
 ) -> Controller<DeserializeGuard<K>> {
     let ctl = Controller::new(
         api::<DeserializeGuard<K>>(client, namespace),
@@ -47,22 +48,7 @@ pub fn controller<K: FleetKind>(
     let store = ctl.store();
     let secret_store = ctl.store();
     let seen = SubnetRelevance::default();
-    let managed = watcher::Config::default().labels(&format!(
-        "{}={},{}={}",
-        crate::labels::MANAGED_BY,
-        crate::labels::MANAGER,
-        crate::labels::COMPONENT,
-        K::COMPONENT
-    ));
-    ctl.owns(api::<StatefulSet>(client, namespace), managed.clone())
-        .owns(api::<Service>(client, namespace), managed.clone())
-        .watches(api::<Pod>(client, namespace), managed, |pod: Pod| {
-            let instance = pod.labels().get(crate::labels::INSTANCE).cloned();
-            instance.map(|name| {
-                ObjectRef::<DeserializeGuard<K>>::new(&name)
-                    .within(&pod.namespace().unwrap_or_default())
-            })
-        })
+    ctl.reconcile_on(wakes)
         .watches(
             subnets,
             watcher::Config::default(),
@@ -92,22 +78,14 @@ pub fn controller<K: FleetKind>(
             move |secret: PartialObjectMeta<Secret>| {
                 let ns = secret.namespace();
                 let name = secret.name_any();
-                let labels = secret.labels();
-                let hotkey_owner = (labels.get(secrets::OWNER_KIND_LABEL).map(String::as_str)
-                    == Some(K::kind(&()).as_ref()))
-                .then(|| labels.get(crate::labels::INSTANCE).cloned())
-                .flatten();
                 secret_store
                     .state()
                     .into_iter()
                     .filter_map(|g| match &g.0 {
-                        Ok(f) if f.namespace() == ns => {
-                            let refers = hotkey_owner.as_deref() == Some(f.name_any().as_str())
-                                || validate::secret_needs(f.fleet())
-                                    .iter()
-                                    .any(|n| n.name == name);
-                            refers.then(|| ObjectRef::from_obj(g.as_ref()))
-                        }
+                        Ok(f) if f.namespace() == ns => validate::secret_needs(f.fleet())
+                            .iter()
+                            .any(|n| n.name == name)
+                            .then(|| ObjectRef::from_obj(g.as_ref())),
                         _ => None,
                     })
                     .collect::<Vec<_>>()

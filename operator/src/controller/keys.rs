@@ -70,31 +70,27 @@ pub async fn ensure<K: FleetKind>(
         return Ok(obs);
     }
 
-    let existing = api
-        .list(&ListParams::default().labels(&secrets::hotkey_selector(&kind, &name)))
-        .await
-        .map_err(|source| Error::FetchSecret {
-            name: format!("hotkeys of {name}"),
-            source,
-        })?;
-    let mut have: BTreeMap<u32, HotkeyRef> = BTreeMap::new();
-    for s in &existing.items {
-        let index = s
-            .labels()
-            .get(crate::labels::REPLICA_INDEX)
-            .and_then(|i| i.parse::<u32>().ok());
-        if let Some(index) = index
-            && let Existing::Ours { ss58 } = secrets::classify(s, &kind, &name, index)
-        {
-            have.insert(
+    // The hotkey Secrets from the watch cache (metadata only): no request, and no key read.
+    let cached = super::children::by_index(
+        &ctx.children.stores(ns)?.hotkeys,
+        ns,
+        &name,
+        secrets::HOTKEY_COMPONENT,
+    )
+    .await?;
+    let have: BTreeMap<u32, HotkeyRef> = cached
+        .iter()
+        .filter_map(|(&index, s)| {
+            let ss58 = secrets::classify_meta(&s.metadata, &kind, &name, index)?;
+            Some((
                 index,
                 HotkeyRef {
                     ss58,
                     secret_name: s.name_any(),
                 },
-            );
-        }
-    }
+            ))
+        })
+        .collect();
 
     for &index in indices {
         if let Some(h) = have.get(&index) {

@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod build;
+pub mod children;
 pub mod context;
 pub mod error;
 pub mod fleet;
@@ -134,7 +135,9 @@ pub async fn run(
             Some(((), rx))
         })
     };
-    let miner_ctl = fleet::controller::<Miner>(&client, ns, subnets.clone())
+    // The fleets' children, one watch per kind for both controllers.
+    let (watching, wakes) = ctx.children.watch(&client, ns);
+    let miner_ctl = fleet::controller::<Miner>(&client, ns, subnets.clone(), wakes.miners)
         .reconcile_all_on(changes())
         .with_config(cfg.clone())
         .graceful_shutdown_on(shutdown.clone())
@@ -145,7 +148,7 @@ pub async fn run(
         )
         .for_each(|r| async move { log_result("Miner", r) });
 
-    let validator_ctl = fleet::controller::<Validator>(&client, ns, subnets)
+    let validator_ctl = fleet::controller::<Validator>(&client, ns, subnets, wakes.validators)
         .reconcile_all_on(changes())
         .with_config(cfg)
         .graceful_shutdown_on(shutdown)
@@ -156,7 +159,11 @@ pub async fn run(
         )
         .for_each(|r| async move { log_result("Validator", r) });
 
-    tokio::join!(subnet_ctl, miner_ctl, validator_ctl, sweep);
+    // The caches' watches never end on their own: they stop with the controllers.
+    tokio::select! {
+        _ = async { tokio::join!(subnet_ctl, miner_ctl, validator_ctl, sweep) } => {}
+        _ = watching => {}
+    }
 }
 
 /// How often the chains of deleted Subnets are released.

@@ -1,20 +1,21 @@
 //! The workloads step of a fleet reconcile: per-replica StatefulSets, Services and volumes, the
-//! fleet's PodDisruptionBudget, scale-in, and rolling updates. Reads are one LIST per child
-//! kind; an object is written only when what the operator would apply differs from what it
+//! fleet's PodDisruptionBudget, scale-in, and rolling updates. Reads come from the watch
+//! caches ([`super::children`]); an object is written only when what the operator would apply differs from what it
 //! applied last (the `spec-hash` annotation), so a steady state sends no write.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ListParams};
-use kube::{Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use kube::api::{Api, PartialObjectMeta};
 
 use super::build::workload::{self, template_hash};
 use super::build::{FleetInput, ReplicaInput, stamped};
+use super::children;
 use super::context::{Context, Error, Result};
 use super::keys::HotkeyRef;
 use super::rollout::{self, ReplicaState, Template};
@@ -23,17 +24,17 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::fleet::{AxonAddress, AxonExposure, CanaryStatus, RetentionPolicy};
 
-/// The children of a fleet as listed at the start of a reconcile.
+/// The children of a fleet as the caches held them at the start of a reconcile.
 #[derive(Default)]
 pub struct Children {
-    /// StatefulSets by replica index.
-    pub statefulsets: BTreeMap<u32, StatefulSet>,
+    /// StatefulSets by replica index (metadata and status).
+    pub statefulsets: BTreeMap<u32, Arc<StatefulSet>>,
     /// Services by replica index.
-    pub services: BTreeMap<u32, Service>,
-    /// Volume claims by replica index.
-    pub pvcs: BTreeMap<u32, PersistentVolumeClaim>,
-    /// Pods by replica index.
-    pub pods: BTreeMap<u32, Pod>,
+    pub services: BTreeMap<u32, Arc<Service>>,
+    /// Volume claims by replica index (metadata).
+    pub pvcs: BTreeMap<u32, Arc<PartialObjectMeta<PersistentVolumeClaim>>>,
+    /// Pods by replica index (metadata and status).
+    pub pods: BTreeMap<u32, Arc<Pod>>,
 }
 
 /// What became of each replica this reconcile.
@@ -69,45 +70,15 @@ pub struct WorkloadObservation {
     pub canary: Option<CanaryStatus>,
 }
 
-fn index_of<K: Resource>(obj: &K) -> Option<u32> {
-    obj.meta()
-        .labels
-        .as_ref()?
-        .get(crate::labels::REPLICA_INDEX)?
-        .parse()
-        .ok()
-}
-
-async fn list_by_index<K>(ctx: &Context, ns: &str, selector: &str) -> Result<BTreeMap<u32, K>>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
-    let list = api
-        .list(&ListParams::default().labels(selector))
-        .await
-        .map_err(|source| Error::ListChildren {
-            kind: K::kind(&()).to_string(),
-            source,
-        })?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter_map(|o| Some((index_of(&o)?, o)))
-        .collect())
-}
-
-/// Lists the fleet's children (one LIST per kind).
+/// The fleet's children, from the watch caches (no request).
 pub async fn list_children(ctx: &Context, f: &FleetInput<'_>) -> Result<Children> {
-    let selector = crate::labels::fleet_selector_string(f.name, f.component);
+    let c = ctx.children.stores(f.namespace)?;
+    let (ns, name, component) = (f.namespace, f.name, f.component);
     Ok(Children {
-        statefulsets: list_by_index(ctx, f.namespace, &selector).await?,
-        services: list_by_index(ctx, f.namespace, &selector).await?,
-        pvcs: list_by_index(ctx, f.namespace, &selector).await?,
-        pods: list_by_index(ctx, f.namespace, &selector).await?,
+        statefulsets: children::by_index(&c.statefulsets, ns, name, component).await?,
+        services: children::by_index(&c.services, ns, name, component).await?,
+        pvcs: children::by_index(&c.pvcs, ns, name, component).await?,
+        pods: children::by_index(&c.pods, ns, name, component).await?,
     })
 }
 
@@ -233,7 +204,7 @@ pub fn plan_statefulsets(
                     } else {
                         Template::Outdated
                     },
-                    ready: replica_ready(sts, children.pods.get(&i)),
+                    ready: replica_ready(sts, children.pods.get(&i).map(Arc::as_ref)),
                 },
             ))
         })
@@ -285,8 +256,8 @@ fn observe(
         ..Default::default()
     };
     for &i in active {
-        let sts = children.statefulsets.get(&i);
-        let pod = children.pods.get(&i);
+        let sts = children.statefulsets.get(&i).map(Arc::as_ref);
+        let pod = children.pods.get(&i).map(Arc::as_ref);
         let mut r = ReplicaObservation {
             pod: pod.map(|p| p.name_any()),
             ..Default::default()
@@ -349,31 +320,44 @@ pub async fn reconcile(
     now: Timestamp,
 ) -> Result<WorkloadObservation> {
     let writer = ctx.applier(f.namespace, f.kind);
+    let (mut sts, mut svcs, mut claims) = (vec![], vec![], vec![]);
     for r in removals(f, children, active) {
         match r {
-            Removal::StatefulSet(n) => writer.delete::<StatefulSet>(&n).await?,
-            Removal::Service(n) => writer.delete::<Service>(&n).await?,
-            Removal::Claim(n) => writer.delete::<PersistentVolumeClaim>(&n).await?,
-        };
-    }
-    let mut endpoints: BTreeMap<u32, (Option<String>, Option<u16>)> = BTreeMap::new();
-    for &i in active {
-        let svc = match workload::service(f, i) {
-            Some(want) => match children.services.get(&i) {
-                Some(h) if stamped(&h.metadata) == stamped(&want.metadata) => Some(h.clone()),
-                _ => Some(writer.apply(&want).await?),
-            },
-            None => None,
-        };
-        endpoints.insert(i, endpoint(f, svc.as_ref()));
-    }
-    for &i in active {
-        if let Some(want) = workload::pvc(f, i)
-            && !children.pvcs.contains_key(&i)
-        {
-            writer.apply(&want).await?;
+            Removal::StatefulSet(n) => sts.push(n),
+            Removal::Service(n) => svcs.push(n),
+            Removal::Claim(n) => claims.push(n),
         }
     }
+    writer.delete_all::<StatefulSet>(&sts).await?;
+    writer.delete_all::<Service>(&svcs).await?;
+    writer.delete_all::<PersistentVolumeClaim>(&claims).await?;
+    let mut endpoints: BTreeMap<u32, (Option<String>, Option<u16>)> = BTreeMap::new();
+    let (mut changed, mut wants) = (vec![], vec![]);
+    for &i in active {
+        match workload::service(f, i) {
+            Some(want) => match children.services.get(&i) {
+                Some(h) if stamped(&h.metadata) == stamped(&want.metadata) => {
+                    endpoints.insert(i, endpoint(f, Some(h)));
+                }
+                _ => {
+                    changed.push(i);
+                    wants.push(want);
+                }
+            },
+            None => {
+                endpoints.insert(i, endpoint(f, None));
+            }
+        }
+    }
+    for (i, svc) in changed.into_iter().zip(writer.apply_all(&wants).await?) {
+        endpoints.insert(i, endpoint(f, Some(&svc)));
+    }
+    let claims: Vec<PersistentVolumeClaim> = active
+        .iter()
+        .filter(|i| !children.pvcs.contains_key(i))
+        .filter_map(|&i| workload::pvc(f, i))
+        .collect();
+    writer.apply_all(&claims).await?;
     let plan = plan_statefulsets(
         f,
         children,
@@ -383,11 +367,12 @@ pub async fn reconcile(
         previous_canary,
         now,
     );
-    for i in &plan.apply {
-        if let Some(want) = plan.desired.get(i) {
-            writer.apply(want).await?;
-        }
-    }
+    let apply: Vec<StatefulSet> = plan
+        .apply
+        .iter()
+        .filter_map(|i| plan.desired.get(i).cloned())
+        .collect();
+    writer.apply_all(&apply).await?;
     if !active.is_empty() {
         let want = workload::pdb(f);
         let have: Option<PodDisruptionBudget> =
@@ -519,19 +504,26 @@ spec:
                 ready_replicas: Some(1),
                 ..Default::default()
             });
-            c.statefulsets.insert(i, sts);
+            c.statefulsets.insert(i, Arc::new(sts));
             if let Some(pvc) = workload::pvc(f, i) {
-                c.pvcs.insert(i, pvc);
+                c.pvcs.insert(
+                    i,
+                    Arc::new(PartialObjectMeta {
+                        types: None,
+                        metadata: pvc.metadata,
+                        _phantom: Default::default(),
+                    }),
+                );
             }
             c.pods.insert(
                 i,
-                ready_pod(kube::api::ObjectMeta {
+                Arc::new(ready_pod(kube::api::ObjectMeta {
                     name: Some(format!("m-{i}-0")),
                     labels: Some(
                         [("controller-revision-hash".to_string(), "r1".to_string())].into(),
                     ),
                     ..Default::default()
-                }),
+                })),
             );
         }
         c

@@ -171,22 +171,38 @@ pub enum Existing {
     Foreign,
 }
 
-/// Classifies a Secret found under replica `index`'s hotkey Secret name.
-pub fn classify(secret: &Secret, kind: &str, resource: &str, index: u32) -> Existing {
-    let l = secret.metadata.labels.clone().unwrap_or_default();
+/// Whether `meta` carries the labels of replica `index`'s hotkey Secret of `kind` `resource`.
+fn labelled_ours(meta: &ObjectMeta, kind: &str, resource: &str, index: u32) -> bool {
+    let Some(l) = meta.labels.as_ref() else {
+        return false;
+    };
     let is = |k: &str, v: &str| l.get(k).map(String::as_str) == Some(v);
-    let ours = is(labels::MANAGED_BY, labels::MANAGER)
+    is(labels::MANAGED_BY, labels::MANAGER)
         && is(labels::INSTANCE, resource)
         && is(labels::COMPONENT, HOTKEY_COMPONENT)
         && is(OWNER_KIND_LABEL, kind)
-        && is(crate::labels::REPLICA_INDEX, &index.to_string());
-    if !ours {
+        && is(crate::labels::REPLICA_INDEX, &index.to_string())
+}
+
+/// Classifies a Secret found under replica `index`'s hotkey Secret name.
+pub fn classify(secret: &Secret, kind: &str, resource: &str, index: u32) -> Existing {
+    if !labelled_ours(&secret.metadata, kind, resource, index) {
         return Existing::Foreign;
     }
     match ss58_of(secret) {
         Some(ss58) => Existing::Ours { ss58 },
         None => Existing::Foreign,
     }
+}
+
+/// Classifies a hotkey Secret from its metadata alone (as the watch cache holds it): ours
+/// when its labels say so and it carries the address annotation the operator wrote with it.
+/// `None` when the metadata cannot tell (no annotation): the Secret itself must be read.
+pub fn classify_meta(meta: &ObjectMeta, kind: &str, resource: &str, index: u32) -> Option<String> {
+    if !labelled_ours(meta, kind, resource, index) {
+        return None;
+    }
+    meta.annotations.as_ref()?.get(SS58_ANNOTATION).cloned()
 }
 
 /// The SS58 address of a hotkey Secret: from its public file (authoritative), else its
