@@ -34,6 +34,7 @@ op_pid=
 cleanup() {
   if [ -n "$op_pid" ]; then kill "$op_pid" 2>/dev/null || true; fi
   kubectl delete namespace "$a" "$b" "$c" --wait=false >/dev/null 2>&1 || true
+  kubectl delete nodes -l "bench=$$" --wait=false >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,7 +44,7 @@ ready_pods() {
   kubectl -n "$1" get pods -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true
 }
 wait_ready() {
-  while [ "$(ready_pods "$1")" -lt "$total" ]; do sleep 1; done
+  while [ "$(ready_pods "$1")" -lt "$total" ]; do sleep 2; done
 }
 # The sum of the operator's readyReplicas over its Miners.
 status_ready() {
@@ -73,6 +74,23 @@ writes() { scrape | awk '/^subnet_operator_kube_writes_total/ {s+=$2} END {print
 
 kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd/miners.subnet-operator.io --timeout=60s >/dev/null
+# Room for the three runs' pods at once (the e2e nodes hold 2,000): KWOK nodes of this run, of
+# 5,000 pods each, removed at the end.
+for k in $(seq 1 $(( (3 * total + 4999) / 5000 ))); do
+  cat <<YAML
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: bench-$$-$k
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels: {type: kwok, bench: "$$", kubernetes.io/hostname: bench-$$-$k, kubernetes.io/os: linux, kubernetes.io/arch: amd64}
+status:
+  capacity: {cpu: "1000", memory: 4Ti, pods: "5000", ephemeral-storage: 1Ti}
+  allocatable: {cpu: "1000", memory: 4Ti, pods: "5000", ephemeral-storage: 1Ti}
+YAML
+done | kubectl create -f - >/dev/null
+kubectl wait --for=condition=Ready nodes -l "bench=$$" --timeout=60s >/dev/null
 kubectl create namespace "$a" >/dev/null
 kubectl create namespace "$b" >/dev/null
 kubectl create namespace "$c" >/dev/null

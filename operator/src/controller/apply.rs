@@ -143,6 +143,20 @@ impl<'a> Applier<'a> {
             .await
     }
 
+    /// Server-side applies every object of `objs` like [`Applier::apply_all`], keeping none of
+    /// what the API server answers.
+    pub async fn apply_each<K: Object + Serialize + Send + Sync>(&self, objs: &[K]) -> Result<()> {
+        let writes: Vec<BoxFuture<'_, Result<()>>> = objs
+            .iter()
+            .map(|o| self.apply(o).map(|r| r.map(drop)).boxed())
+            .collect();
+        futures::stream::iter(writes)
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
     /// Deletes every object named in `names`, up to [`WRITES_IN_FLIGHT`] at a time.
     pub async fn delete_all<K: Object>(&self, names: &[String]) -> Result<()> {
         let deletes: Vec<BoxFuture<'_, Result<bool>>> =

@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
+use k8s_openapi::api::core::v1::{
+    ContainerState, ContainerStatus, PersistentVolumeClaim, Pod, PodCondition, PodStatus, Secret,
+    Service,
+};
 #[cfg(test)]
 use kube::ResourceExt;
 use kube::api::{Api, ObjectMeta, PartialObjectMeta};
@@ -129,16 +132,15 @@ struct Router {
 }
 
 impl Router {
-    fn wake(&self, meta: &ObjectMeta) {
+    fn send(&self, owner: Owner) {
         // A closed receiver means its controller stopped (shutdown): nothing to wake.
-        match owner_of(meta) {
-            Some(Owner::Miner(r)) => {
+        match owner {
+            Owner::Miner(r) => {
                 let _ = self.miners.unbounded_send(r);
             }
-            Some(Owner::Validator(r)) => {
+            Owner::Validator(r) => {
                 let _ = self.validators.unbounded_send(r);
             }
-            None => {}
         }
     }
 }
@@ -232,8 +234,14 @@ impl ChildCaches {
             w.statefulsets,
             router.clone(),
             |s: &mut StatefulSet| {
-                // Only the metadata (annotations, generation) and the status are read.
+                // Only the metadata (annotations, generation) and which revision the status
+                // says is current for which generation are read; not its counters.
                 s.spec = None;
+                s.status = s.status.take().map(|st| StatefulSetStatus {
+                    observed_generation: st.observed_generation,
+                    update_revision: st.update_revision,
+                    ..Default::default()
+                });
             },
         );
         let svc = full(
@@ -249,10 +257,12 @@ impl ChildCaches {
             w.pods,
             router.clone(),
             |p: &mut Pod| {
-                // Only the labels, the deletion mark and the status are read.
+                // Only the labels, the deletion mark, the phase, the conditions (not their
+                // times), the node's address and why a container waits are read.
                 p.spec = None;
                 p.metadata.annotations = None;
                 p.metadata.owner_references = None;
+                p.status = p.status.take().map(trim_pod_status);
             },
         );
         // `Api<PartialObjectMeta<_>>` asks for metadata only.
@@ -277,6 +287,38 @@ impl ChildCaches {
     }
 }
 
+/// What of a pod's status the fleet reads (see `workloads::pod_phase`).
+fn trim_pod_status(st: PodStatus) -> PodStatus {
+    PodStatus {
+        phase: st.phase,
+        host_ip: st.host_ip,
+        conditions: st.conditions.map(|cs| {
+            cs.into_iter()
+                .map(|c| PodCondition {
+                    last_probe_time: None,
+                    last_transition_time: None,
+                    ..c
+                })
+                .collect()
+        }),
+        container_statuses: st.container_statuses.map(|cs| {
+            cs.into_iter()
+                .map(|c| ContainerStatus {
+                    name: c.name,
+                    state: c.state.and_then(|s| {
+                        s.waiting.map(|w| ContainerState {
+                            waiting: Some(w),
+                            ..Default::default()
+                        })
+                    }),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        ..Default::default()
+    }
+}
+
 /// Watches `api` into `writer` (less what `trim` drops, and the managed fields), waking each
 /// changed object's fleet.
 async fn full<K>(
@@ -289,6 +331,7 @@ async fn full<K>(
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
         + DeserializeOwned
+        + serde::Serialize
         + std::fmt::Debug
         + Send
         + Sync
@@ -301,21 +344,99 @@ async fn full<K>(
     route(reflector::reflector(writer, stream), router).await;
 }
 
-/// Wakes the fleet of every object a (reflected) watch stream reports; watch errors are logged
-/// and retried by the stream's back-off.
-async fn route<K: Resource<DynamicType = ()>>(
+/// What of a cached object matters to its fleet: the object as trimmed, less its resource
+/// version (which every write changes).
+fn relevance<K: Resource + serde::Serialize>(obj: &K) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut v = serde_json::to_value(obj).unwrap_or_default();
+    if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        m.remove("resourceVersion");
+    }
+    v.to_string().hash(&mut h);
+    h.finish()
+}
+
+/// The last relevant state of each object one watch reported, with the fleet it belongs to.
+#[derive(Default)]
+struct Seen {
+    objects: std::collections::HashMap<(Option<String>, String), (u64, Option<Owner>)>,
+    /// During a relist: the objects it has reported so far (those it does not report were
+    /// deleted while the watch was down).
+    relisted: Option<std::collections::HashSet<(Option<String>, String)>>,
+}
+
+impl Seen {
+    /// Records `meta`'s object at relevance `hash`; the fleet to wake when it changed.
+    fn changed(&mut self, meta: &ObjectMeta, hash: u64) -> Option<Owner> {
+        let key = (
+            meta.namespace.clone(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        let owner = owner_of(meta);
+        if let Some(r) = self.relisted.as_mut() {
+            r.insert(key.clone());
+        }
+        match self.objects.insert(key, (hash, owner.clone())) {
+            Some((before, _)) if before == hash => None,
+            _ => owner,
+        }
+    }
+
+    /// Forgets a deleted object; its fleet to wake.
+    fn deleted(&mut self, meta: &ObjectMeta) -> Option<Owner> {
+        let key = (
+            meta.namespace.clone(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        self.objects.remove(&key);
+        owner_of(meta)
+    }
+
+    /// A relist has ended: the objects it did not report are gone; their fleets to wake.
+    fn relisted(&mut self) -> Vec<Owner> {
+        let Some(relisted) = self.relisted.take() else {
+            return vec![];
+        };
+        let mut gone = vec![];
+        self.objects.retain(|k, (_, owner)| {
+            let keep = relisted.contains(k);
+            if !keep && let Some(o) = owner.take() {
+                gone.push(o);
+            }
+            keep
+        });
+        gone
+    }
+}
+
+/// Wakes the fleet of every object a (reflected) watch stream reports, when what its fleet
+/// reads of it changed ([`relevance`]: a pod's probe time or a StatefulSet's counters wake
+/// nobody); watch errors are logged and retried by the stream's back-off.
+async fn route<K: Resource<DynamicType = ()> + serde::Serialize>(
     stream: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>>,
     router: Router,
 ) {
+    let mut seen = Seen::default();
     stream
         .for_each(|ev| {
-            match ev {
-                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o))
-                | Ok(watcher::Event::InitApply(o)) => router.wake(o.meta()),
-                Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
-                Err(e) => {
-                    tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying")
+            let wake: Vec<Owner> = match ev {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    seen.changed(o.meta(), relevance(&o)).into_iter().collect()
                 }
+                Ok(watcher::Event::Delete(o)) => seen.deleted(o.meta()).into_iter().collect(),
+                Ok(watcher::Event::Init) => {
+                    seen.relisted = Some(Default::default());
+                    vec![]
+                }
+                Ok(watcher::Event::InitDone) => seen.relisted(),
+                Err(e) => {
+                    tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying");
+                    vec![]
+                }
+            };
+            for o in wake {
+                router.send(o);
             }
             std::future::ready(())
         })
@@ -428,6 +549,66 @@ mod tests {
         ] {
             assert_eq!(owner_of(&m), None, "{m:?}");
         }
+    }
+
+    #[test]
+    fn only_a_change_its_fleet_reads_wakes_it_and_a_relist_finds_the_deleted() {
+        let managed = (labels::MANAGED_BY, labels::MANAGER);
+        let m = Owner::Miner(ObjectRef::new("m").within("ns"));
+        let pod = |name: &str, rv: &str, ready: &str, probed: i64| {
+            let mut meta = meta(&[
+                managed,
+                (labels::INSTANCE, "m"),
+                (labels::COMPONENT, "miner"),
+            ]);
+            meta.name = Some(name.into());
+            meta.resource_version = Some(rv.into());
+            let status = PodStatus {
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: ready.into(),
+                    last_probe_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                        k8s_openapi::jiff::Timestamp::from_second(probed).unwrap_or_default(),
+                    )),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            };
+            let mut p = Pod {
+                metadata: meta,
+                status: Some(status),
+                ..Default::default()
+            };
+            p.status = p.status.take().map(trim_pod_status);
+            p
+        };
+        let mut seen = Seen::default();
+        let first = pod("m-0-0", "1", "False", 1);
+        assert_eq!(
+            seen.changed(&first.metadata, relevance(&first)),
+            Some(m.clone())
+        );
+        // A new resource version and probe time, nothing else: nobody is woken.
+        let probed = pod("m-0-0", "2", "False", 2);
+        assert_eq!(seen.changed(&probed.metadata, relevance(&probed)), None);
+        // Readiness changed: its fleet is woken.
+        let ready = pod("m-0-0", "3", "True", 3);
+        assert_eq!(
+            seen.changed(&ready.metadata, relevance(&ready)),
+            Some(m.clone())
+        );
+        // A relist that no longer holds a pod wakes its fleet when it ends.
+        let other = pod("m-1-0", "4", "True", 3);
+        assert_eq!(
+            seen.changed(&other.metadata, relevance(&other)),
+            Some(m.clone())
+        );
+        seen.relisted = Some(Default::default());
+        assert_eq!(seen.changed(&ready.metadata, relevance(&ready)), None);
+        assert_eq!(seen.relisted(), vec![m.clone()]);
+        // A deletion wakes it at once.
+        assert_eq!(seen.deleted(&ready.metadata), Some(m));
+        assert!(seen.objects.is_empty());
     }
 
     #[tokio::test]

@@ -357,7 +357,7 @@ pub async fn reconcile(
         .filter(|i| !children.pvcs.contains_key(i))
         .filter_map(|&i| workload::pvc(f, i))
         .collect();
-    writer.apply_all(&claims).await?;
+    writer.apply_each(&claims).await?;
     let plan = plan_statefulsets(
         f,
         children,
@@ -372,7 +372,7 @@ pub async fn reconcile(
         .iter()
         .filter_map(|i| plan.desired.get(i).cloned())
         .collect();
-    writer.apply_all(&apply).await?;
+    writer.apply_each(&apply).await?;
     if !active.is_empty() {
         let want = workload::pdb(f);
         let have: Option<PodDisruptionBudget> =
@@ -390,16 +390,17 @@ pub async fn reconcile(
     Ok(observe(f, children, active, hotkeys, &endpoints, plan))
 }
 
-/// A replica is ready when its StatefulSet has rolled out its current template and the pod is
-/// ready.
+/// A replica is ready when its pod is ready and was made from the StatefulSet's update
+/// revision for its current generation. The pod says so itself (its `controller-revision-hash`
+/// label); the StatefulSet's own counters (`readyReplicas`, `currentRevision`) are not waited
+/// for: the controller-manager writes them later, paced by its API rate limit, and at a thousand
+/// replicas that is a minute behind the pods.
 fn replica_ready(sts: &StatefulSet, pod: Option<&Pod>) -> bool {
     let Some(status) = sts.status.as_ref() else {
         return false;
     };
-    let rolled = status.observed_generation == sts.metadata.generation
-        && status.update_revision.is_some()
-        && status.current_revision == status.update_revision
-        && status.ready_replicas.unwrap_or(0) >= 1;
+    let rolled =
+        status.observed_generation == sts.metadata.generation && status.update_revision.is_some();
     let pod_ready = pod.is_some_and(|p| {
         p.metadata.deletion_timestamp.is_none()
             && p.metadata
@@ -571,6 +572,40 @@ spec:
             vec![Removal::StatefulSet("m-1".into())]
         );
         assert!(removals(&f, &children, &[0, 1, 2].into()).is_empty());
+    }
+
+    #[test]
+    fn a_pod_ready_on_the_update_revision_is_ready_before_the_statefulset_counts_it() {
+        let m = miner(MINER);
+        let f = input(&m);
+        let c = running(&f, 1);
+        let (sts, pod) = (c.statefulsets[&0].as_ref(), c.pods[&0].as_ref());
+        assert!(replica_ready(sts, Some(pod)));
+        // The controller-manager has not counted the pod yet: it is ready all the same.
+        let mut uncounted = sts.clone();
+        uncounted.status = uncounted.status.map(|mut s| {
+            s.ready_replicas = Some(0);
+            s.current_revision = None;
+            s
+        });
+        assert!(replica_ready(&uncounted, Some(pod)));
+        // A status of an older generation, a pod of another revision, a pod not ready, a pod
+        // being deleted, or no pod: not ready.
+        let mut stale = sts.clone();
+        stale.metadata.generation = Some(2);
+        assert!(!replica_ready(&stale, Some(pod)));
+        let mut old = pod.clone();
+        old.metadata.labels = Some([("controller-revision-hash".into(), "r0".into())].into());
+        assert!(!replica_ready(sts, Some(&old)));
+        let mut unready = pod.clone();
+        unready.status = None;
+        assert!(!replica_ready(sts, Some(&unready)));
+        let mut deleting = pod.clone();
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH),
+        );
+        assert!(!replica_ready(sts, Some(&deleting)));
+        assert!(!replica_ready(sts, None));
     }
 
     #[test]
