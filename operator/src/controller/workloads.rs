@@ -153,8 +153,10 @@ fn endpoint(f: &FleetInput<'_>, svc: Option<&Service>) -> (Option<String>, Optio
 /// What the StatefulSet half of the workload step decided (pure, see [`plan_statefulsets`]).
 #[derive(Clone, Debug, Default)]
 pub struct StatefulSetPlan {
-    /// Each active replica's desired StatefulSet (those with a hotkey).
-    pub desired: BTreeMap<u32, StatefulSet>,
+    /// What each active replica's desired StatefulSet hashes to (those with a hotkey).
+    pub desired: BTreeMap<u32, Desired>,
+    /// The StatefulSets to apply now (those of `apply`), built whole.
+    pub objects: Vec<StatefulSet>,
     /// The replicas whose StatefulSet is applied now: new ones, changes that keep the
     /// template, and template changes the rollout allows.
     pub apply: BTreeSet<u32>,
@@ -164,6 +166,26 @@ pub struct StatefulSetPlan {
     pub canary: Option<rollout::Canary>,
     /// The canary status to show.
     pub shown_canary: Option<CanaryStatus>,
+}
+
+/// What a plan keeps of a replica's desired StatefulSet: its two hashes. The object itself is
+/// built again only when it is applied: a thousand of them would hold tens of MiB through
+/// every reconcile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Its `spec-hash` stamp (what the operator applies).
+    pub stamp: Option<String>,
+    /// Its pod template's hash.
+    pub template: Option<String>,
+}
+
+impl Desired {
+    fn of(sts: &StatefulSet) -> Self {
+        Self {
+            stamp: stamped(&sts.metadata).map(str::to_string),
+            template: template_hash(sts).map(str::to_string),
+        }
+    }
 }
 
 /// Which StatefulSets to apply (pure): new replicas at once, template changes one at a time
@@ -178,8 +200,8 @@ pub fn plan_statefulsets(
     now: Timestamp,
 ) -> StatefulSetPlan {
     let mut plan = StatefulSetPlan::default();
-    for &i in active {
-        let Some(hk) = hotkeys.get(&i) else { continue };
+    let build = |i: u32| {
+        let hk = hotkeys.get(&i)?;
         let (ip, port) = endpoints.get(&i).cloned().unwrap_or_default();
         let r = ReplicaInput {
             index: i,
@@ -187,7 +209,12 @@ pub fn plan_statefulsets(
             external_ip: ip,
             external_port: port,
         };
-        plan.desired.insert(i, workload::statefulset(f, &r));
+        Some(workload::statefulset(f, &r))
+    };
+    for &i in active {
+        if let Some(sts) = build(i) {
+            plan.desired.insert(i, Desired::of(&sts));
+        }
     }
     // Each replica's template differs (index, hotkey), so compare each with its own target.
     let states: BTreeMap<u32, ReplicaState> = children
@@ -195,7 +222,7 @@ pub fn plan_statefulsets(
         .iter()
         .filter_map(|(&i, sts)| {
             let want = plan.desired.get(&i)?;
-            let current = template_hash(sts) == template_hash(want);
+            let current = template_hash(sts) == want.template.as_deref();
             Some((
                 i,
                 ReplicaState {
@@ -214,7 +241,7 @@ pub fn plan_statefulsets(
         let want = plan
             .desired
             .get(&c.index)
-            .and_then(template_hash)
+            .and_then(|d| d.template.as_deref())
             .unwrap_or_default();
         let (canary, shown) = rollout::canary(c, &states, want, previous_canary, now);
         plan.canary = Some(canary);
@@ -226,9 +253,9 @@ pub fn plan_statefulsets(
             None => {
                 plan.apply.insert(i);
             }
-            Some(have) if stamped(&have.metadata) == stamped(&want.metadata) => {}
+            Some(have) if stamped(&have.metadata) == want.stamp.as_deref() => {}
             Some(have) => {
-                if template_hash(have) == template_hash(want) || may_update.contains(&i) {
+                if template_hash(have) == want.template.as_deref() || may_update.contains(&i) {
                     plan.apply.insert(i);
                 } else {
                     plan.outdated.insert(i);
@@ -236,6 +263,7 @@ pub fn plan_statefulsets(
             }
         }
     }
+    plan.objects = plan.apply.iter().filter_map(|&i| build(i)).collect();
     plan
 }
 
@@ -267,7 +295,8 @@ fn observe(
         r.message = message;
         r.unschedulable = unschedulable;
         r.ready = sts.is_some_and(|s| replica_ready(s, pod))
-            && sts.and_then(template_hash) == plan.desired.get(&i).and_then(template_hash);
+            && sts.and_then(template_hash)
+                == plan.desired.get(&i).and_then(|d| d.template.as_deref());
         if sts.is_none() {
             r.phase = if hotkeys.contains_key(&i) {
                 ReplicaPhase::Creating
@@ -367,12 +396,7 @@ pub async fn reconcile(
         previous_canary,
         now,
     );
-    let apply: Vec<StatefulSet> = plan
-        .apply
-        .iter()
-        .filter_map(|i| plan.desired.get(i).cloned())
-        .collect();
-    writer.apply_each(&apply).await?;
+    writer.apply_each(&plan.objects).await?;
     if !active.is_empty() {
         let want = workload::pdb(f);
         let have: Option<PodDisruptionBudget> =
