@@ -107,7 +107,12 @@ op_pid=$!
 until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.2; done
 sleep 2
 
-echo "operator ($bin): $fleets Miner(s) of $n replicas, no chain (objects and pods only)"
+# Each replica's axon gets a NodePort Service (the default) while the operator's and the floor's
+# Services fit the API server's default NodePort range (30000-32767) together; beyond that the
+# axons are not exposed (`exposure: None`), in both runs alike.
+exposure=NodePort
+if [ $(( 2 * total )) -gt 2700 ]; then exposure=None; fi
+echo "operator ($bin): $fleets Miner(s) of $n replicas, axon exposure $exposure, no chain (objects and pods only)"
 requests >"$work/r0"
 cpu0=$(cpu)
 t0=$(now)
@@ -122,6 +127,7 @@ spec:
   replicas: $n
   wallet: {coldkeyPub: {ss58: 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY}}
   registration: {mode: Manual}
+  axon: {exposure: $exposure}
   template:
     image: bench:1
     resources: {requests: {cpu: 10m, memory: 16Mi}}
