@@ -16,12 +16,6 @@ use subnet_operator::leader::Leadership;
 use subnet_operator::metrics::Metrics;
 use subnet_operator::{Error, telemetry};
 
-/// jemalloc, with its background purge: glibc's per-thread arenas keep the peak of the largest
-/// reconcile (a thousand StatefulSets built, hashed and compared) long after it is freed, and the
-/// operator's RSS would show that peak instead of what it holds.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
