@@ -229,7 +229,7 @@ impl ChildCaches {
         let keys = watcher::Config::default().labels(&hotkey_selector());
         let api = |c: &Client| c.clone();
         let sts = full(
-            super::api::<StatefulSet>(&api(client), namespace),
+            scoped::<StatefulSet>(&api(client), namespace),
             workloads.clone(),
             w.statefulsets,
             router.clone(),
@@ -245,14 +245,14 @@ impl ChildCaches {
             },
         );
         let svc = full(
-            super::api::<Service>(&api(client), namespace),
+            scoped::<Service>(&api(client), namespace),
             workloads.clone(),
             w.services,
             router.clone(),
             |_: &mut Service| {},
         );
         let pods = full(
-            super::api::<Pod>(&api(client), namespace),
+            scoped::<Pod>(&api(client), namespace),
             workloads.clone(),
             w.pods,
             router.clone(),
@@ -267,14 +267,14 @@ impl ChildCaches {
         );
         // `Api<PartialObjectMeta<_>>` asks for metadata only.
         let pvcs = full(
-            super::api::<PartialObjectMeta<PersistentVolumeClaim>>(&api(client), namespace),
+            scoped::<PartialObjectMeta<PersistentVolumeClaim>>(&api(client), namespace),
             workloads,
             w.pvcs,
             router.clone(),
             |_: &mut PartialObjectMeta<PersistentVolumeClaim>| {},
         );
         let hotkeys = full(
-            super::api::<PartialObjectMeta<Secret>>(&api(client), namespace),
+            scoped::<PartialObjectMeta<Secret>>(&api(client), namespace),
             keys,
             w.hotkeys,
             router,
@@ -284,6 +284,19 @@ impl ChildCaches {
             tokio::join!(sts, svc, pods, pvcs, hotkeys);
         };
         (run, Wakes { miners, validators })
+    }
+}
+
+/// The API of `K` in `namespace`, or in all namespaces (this module imports nothing of the
+/// controller's, which holds its caches).
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
     }
 }
 
