@@ -54,6 +54,18 @@ pub async fn client(metrics: &Metrics) -> Result<kube::Client, kube::Error> {
         .build())
 }
 
+/// An API handle for `K` in `namespace`, or across all namespaces.
+pub fn api<K>(client: &kube::Client, namespace: Option<&str>) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

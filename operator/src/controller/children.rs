@@ -27,6 +27,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
+use crate::apiclient::api;
 use crate::crd::{FleetKind, Miner, Validator};
 use crate::keys::secrets;
 use crate::labels;
@@ -227,9 +228,8 @@ impl ChildCaches {
         };
         let workloads = watcher::Config::default().labels(&workload_selector());
         let keys = watcher::Config::default().labels(&hotkey_selector());
-        let api = |c: &Client| c.clone();
         let sts = full(
-            scoped::<StatefulSet>(&api(client), namespace),
+            api::<StatefulSet>(client, namespace),
             workloads.clone(),
             w.statefulsets,
             router.clone(),
@@ -245,14 +245,14 @@ impl ChildCaches {
             },
         );
         let svc = full(
-            scoped::<Service>(&api(client), namespace),
+            api::<Service>(client, namespace),
             workloads.clone(),
             w.services,
             router.clone(),
             |_: &mut Service| {},
         );
         let pods = full(
-            scoped::<Pod>(&api(client), namespace),
+            api::<Pod>(client, namespace),
             workloads.clone(),
             w.pods,
             router.clone(),
@@ -267,14 +267,14 @@ impl ChildCaches {
         );
         // `Api<PartialObjectMeta<_>>` asks for metadata only.
         let pvcs = full(
-            scoped::<PartialObjectMeta<PersistentVolumeClaim>>(&api(client), namespace),
+            api::<PartialObjectMeta<PersistentVolumeClaim>>(client, namespace),
             workloads,
             w.pvcs,
             router.clone(),
             |_: &mut PartialObjectMeta<PersistentVolumeClaim>| {},
         );
         let hotkeys = full(
-            scoped::<PartialObjectMeta<Secret>>(&api(client), namespace),
+            api::<PartialObjectMeta<Secret>>(client, namespace),
             keys,
             w.hotkeys,
             router,
@@ -284,19 +284,6 @@ impl ChildCaches {
             tokio::join!(sts, svc, pods, pvcs, hotkeys);
         };
         (run, Wakes { miners, validators })
-    }
-}
-
-/// The API of `K` in `namespace`, or in all namespaces (this module imports nothing of the
-/// controller's, which holds its caches).
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
     }
 }
 

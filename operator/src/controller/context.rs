@@ -390,17 +390,7 @@ pub(crate) fn error_policy<K: Resource<DynamicType = ()>>(
     Action::requeue(delay)
 }
 
-/// An API handle for `K` in `namespace`, or across all namespaces.
-pub fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
+pub use crate::apiclient::api;
 
 #[cfg(test)]
 mod tests {
