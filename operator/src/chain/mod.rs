@@ -11,6 +11,7 @@ pub mod cache;
 pub mod contract;
 pub mod network;
 pub mod pool;
+pub mod prune;
 pub mod simulation;
 pub use simulation::{memory, sim};
 pub mod subxt_client;
@@ -164,6 +165,9 @@ pub struct Neuron {
     pub last_update: u64,
     /// Axon, if served.
     pub axon: Option<Axon>,
+    /// `pruning_score` (what runtimes before Dec 2025 prune by: [`prune::PruneRule`]).
+    #[serde(default)]
+    pub pruning_score: u16,
 }
 
 /// One read of a subnet at one block: what every Miner and Validator on it needs.
@@ -196,6 +200,12 @@ pub struct SubnetSnapshot {
     pub started: bool,
     /// Owner coldkey.
     pub owner: Option<AccountId>,
+    /// The owner's hotkey on the subnet (`SubnetOwnerHotkey`), which is never pruned.
+    #[serde(default)]
+    pub owner_hotkey: Option<AccountId>,
+    /// How this runtime picks the neuron a registration on a full subnet replaces.
+    #[serde(default)]
+    pub prune_rule: prune::PruneRule,
     /// Commit-reveal of weights is on (weights are committed, then revealed later).
     #[serde(default)]
     pub commit_reveal: bool,
@@ -232,6 +242,7 @@ impl Neuron {
             dividends: 0.0,
             last_update: block,
             axon: None,
+            pruning_score: 0,
         }
     }
 }
@@ -254,6 +265,8 @@ impl SubnetSnapshot {
             registration_allowed: true,
             started: true,
             owner: None,
+            owner_hotkey: None,
+            prune_rule: prune::PruneRule::default(),
             commit_reveal: false,
             pool: None,
             neurons: vec![],

@@ -52,6 +52,7 @@ use super::{
     AccountId, AccountInfo, Chain, ChainError, ChainHead, DispatchError, HeadStream,
     Hyperparameter, LocalnetCall, LocalnetOutcome, Neuron, PreparedTx, PriceGuard, PriceModel,
     ProxyCheck, ProxyType, RegisterCall, Result, SubnetSnapshot, TxOutcome,
+    prune::{OwnerImmunity, PruneRule},
 };
 use crate::keys::signer::Signer;
 
@@ -617,6 +618,7 @@ struct NeuronInfoLiteRaw {
     dividends: u16,
     last_update: u64,
     validator_permit: bool,
+    pruning_score: u16,
 }
 
 /// `AxonInfo` inside the opaque `Vec<u8>` of runtimes before spec 233 (no type in metadata:
@@ -663,7 +665,7 @@ struct OpaqueNeuronInfoLite {
     dividends: Compact<u16>,
     last_update: Compact<u64>,
     validator_permit: bool,
-    _pruning_score: Compact<u16>,
+    pruning_score: Compact<u16>,
 }
 
 impl From<OpaqueNeuronInfoLite> for NeuronInfoLiteRaw {
@@ -689,6 +691,7 @@ impl From<OpaqueNeuronInfoLite> for NeuronInfoLiteRaw {
             dividends: n.dividends.0,
             last_update: n.last_update.0,
             validator_permit: n.validator_permit,
+            pruning_score: n.pruning_score.0,
         }
     }
 }
@@ -768,7 +771,36 @@ fn neuron(raw: NeuronInfoLiteRaw, registered_at: u64) -> Neuron {
             ip,
             port: raw.axon_info.port,
         }),
+        pruning_score: raw.pruning_score,
     }
+}
+
+/// How the runtime of `md` (spec `spec_version`) prunes (`get_neuron_to_prune`): the emission
+/// rule where `MinNonImmuneUids` exists, else the pruning-score rule, whose owner immunity
+/// follows `ImmuneOwnerUidsLimit` where it exists and the spec version before that (nothing in
+/// the metadata tells spec 218, which skips no owner, from the runtimes that skip its hotkey).
+/// `min_non_immune` and `owner_limit` are the subnet's values, where the runtime has them.
+pub fn prune_rule(
+    md: &Metadata,
+    spec_version: u32,
+    min_non_immune: Option<u16>,
+    owner_limit: Option<u16>,
+) -> PruneRule {
+    let limit = owner_limit.unwrap_or(1);
+    if has_storage(md, SUBTENSOR, "MinNonImmuneUids") {
+        return PruneRule::Emission {
+            min_non_immune: min_non_immune.unwrap_or(super::prune::DEFAULT_MIN_NON_IMMUNE_UIDS),
+            owner_uids_limit: limit,
+        };
+    }
+    let owners = if has_storage(md, SUBTENSOR, "ImmuneOwnerUidsLimit") {
+        OwnerImmunity::Owned { limit }
+    } else if spec_version >= super::prune::OWNER_HOTKEY_IMMUNE_FROM_SPEC {
+        OwnerImmunity::OwnerHotkey
+    } else {
+        OwnerImmunity::None
+    };
+    PruneRule::PruningScore { owners }
 }
 
 /// The proxy types that may register, from a `ProxyType` value.
@@ -1770,6 +1802,9 @@ impl Chain for SubxtChain {
             let subtoken = add("SubtokenEnabled")?;
             let first_emission = add("FirstEmissionBlockNumber")?;
             let owner = add("SubnetOwner")?;
+            let owner_hotkey = add("SubnetOwnerHotkey")?;
+            let min_non_immune = add("MinNonImmuneUids")?;
+            let owner_limit = add("ImmuneOwnerUidsLimit")?;
             let burn = add("Burn")?;
             let min_burn = add("MinBurn")?;
             let max_burn = add("MaxBurn")?;
@@ -1859,6 +1894,16 @@ impl Chain for SubxtChain {
                     .get::<AccountId32>(owner)?
                     .map(|a| a.0)
                     .filter(|a| a != &[0u8; 32]),
+                owner_hotkey: f
+                    .get::<AccountId32>(owner_hotkey)?
+                    .map(|a| a.0)
+                    .filter(|a| a != &[0u8; 32]),
+                prune_rule: prune_rule(
+                    md,
+                    at.spec_version(),
+                    f.get(min_non_immune)?,
+                    f.get(owner_limit)?,
+                ),
                 commit_reveal: f.get(commit_reveal)?.unwrap_or(false),
                 pool: match (f.get::<u64>(pool_tao)?, f.get::<u64>(pool_alpha)?) {
                     (Some(tao), Some(alpha)) => Some(super::Pool { tao, alpha }),

@@ -380,6 +380,21 @@ fn finney_393_metadata_is_the_real_file() {
 // Registration calls
 
 #[test]
+fn finney_393_prunes_by_emission_with_the_subnets_floor_and_owner_limit() {
+    let md = md393();
+    assert!(has_storage(&md, SUBTENSOR, "MinNonImmuneUids"));
+    assert_eq!(
+        prune_rule(&md, 393, Some(7), Some(3)),
+        PruneRule::Emission {
+            min_non_immune: 7,
+            owner_uids_limit: 3
+        }
+    );
+    // Unset items read as the chain's defaults.
+    assert_eq!(prune_rule(&md, 393, None, None), PruneRule::default());
+}
+
+#[test]
 fn registration_on_393_is_burned_register_guarded_by_the_client() {
     let md = md393();
     assert_eq!(price_guard(&md), PriceGuard::Client);
@@ -995,6 +1010,7 @@ fn assert_sample_neurons(got: Vec<NeuronInfoLiteRaw>) {
     assert_eq!(first.dividends, 1.0 / 65535.0);
     assert_eq!(first.last_update, 4_999_990);
     assert!(first.validator_permit);
+    assert_eq!(first.pruning_score, 3);
     assert_eq!(
         first.axon,
         Some(crate::chain::Axon {
@@ -2195,6 +2211,15 @@ async fn spec_218_from_a_running_node() {
     // ...whose stake is not the alpha staked: it is read from TotalHotkeyAlpha instead.
     assert!(stake_from_storage(&md));
     assert_eq!(price_guard(&md), PriceGuard::Client);
+    // It prunes by pruning score and spares no owner (subtensor at spec 218).
+    assert!(!has_storage(&md, SUBTENSOR, "MinNonImmuneUids"));
+    assert!(!has_storage(&md, SUBTENSOR, "ImmuneOwnerUidsLimit"));
+    assert_eq!(
+        prune_rule(&md, 218, None, None),
+        PruneRule::PruningScore {
+            owners: OwnerImmunity::None
+        }
+    );
     let spec = register_call(&md, &reg(None, ProxyType::Registration));
     assert_eq!(call_index(&md, SUBTENSOR, "burned_register"), (7, 7));
     assert_eq!(

@@ -28,8 +28,6 @@ use crate::keys::{ss58_decode, verify};
 pub use crate::chain::{EXISTENTIAL_DEPOSIT, NETWORK_LOCK_RAO};
 /// Blocks a prepared transaction stays valid.
 pub const ERA_BLOCKS: u64 = 32;
-/// Non-immune UIDs a subnet keeps before it prunes immune ones.
-pub const MIN_NON_IMMUNE_UIDS: usize = 10;
 
 /// Genesis of a model chain (YAML or JSON).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -658,6 +656,8 @@ fn genesis_state(genesis: &Genesis, salt: u64, finality_lag: u64) -> Result<Stat
                 registration_allowed: s.registration_allowed,
                 started: s.started,
                 owner: None,
+                owner_hotkey: None,
+                prune_rule: crate::chain::prune::PruneRule::default(),
                 commit_reveal: false,
                 pool: Some(crate::chain::Pool {
                     tao: NETWORK_LOCK_RAO,
@@ -717,6 +717,8 @@ fn new_subnet_snapshot(netuid: u16, tempo: u16, block: u64) -> SubnetSnapshot {
         registration_allowed: true,
         started: false,
         owner: None,
+        owner_hotkey: None,
+        prune_rule: crate::chain::prune::PruneRule::default(),
         commit_reveal: true,
         // Seeded with the lock, as `register_network` does from spec 233.
         pool: Some(crate::chain::Pool {
@@ -767,6 +769,7 @@ fn dispatch_localnet(
                 .ok_or("SubtensorModule.SubnetLimitReached")?;
             let mut snap = new_subnet_snapshot(netuid, s.new_subnet_tempo, block);
             snap.owner = Some(signer);
+            snap.owner_hotkey = Some(*hotkey);
             // The owner's hotkey takes UID 0.
             snap.neurons
                 .push(Neuron::registered(0, *hotkey, signer, block));
@@ -999,27 +1002,11 @@ fn dispatch_register(
     Ok((uid, burn))
 }
 
-/// The UID a full subnet prunes: the lowest emission among non-immune UIDs when more than
-/// [`MIN_NON_IMMUNE_UIDS`] are non-immune, else among the immune ones; ties go to the older
-/// registration, then the lower UID.
+/// The UID a full subnet prunes: the rule the snapshot declares ([`crate::chain::prune::next_to_prune`]; the
+/// model's subnets follow the current one: lowest emission, the `MinNonImmuneUids` floor, the
+/// owner's hotkeys kept).
 fn prune_candidate(snap: &SubnetSnapshot, block: u64) -> Option<u16> {
-    let immune =
-        |n: &Neuron| block.saturating_sub(n.registered_at) < u64::from(snap.immunity_period);
-    let (non_immune, immune_ones): (Vec<&Neuron>, Vec<&Neuron>) =
-        snap.neurons.iter().partition(|n| !immune(n));
-    let pool = if non_immune.len() > MIN_NON_IMMUNE_UIDS {
-        non_immune
-    } else {
-        immune_ones
-    };
-    pool.into_iter()
-        .min_by(|a, b| {
-            a.emission
-                .cmp(&b.emission)
-                .then(a.registered_at.cmp(&b.registered_at))
-                .then(a.uid.cmp(&b.uid))
-        })
-        .map(|n| n.uid)
+    crate::chain::prune::next_to_prune(snap, block)
 }
 
 #[async_trait]
