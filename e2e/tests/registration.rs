@@ -415,7 +415,7 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
         .miner(
             2,
             &signer,
-            "{mode: Burn, maxPriceTao: \"10\", reRegister: Never}",
+            "{mode: Burn, maxPriceTao: \"10\", reRegister: Never, riskRegistrations: 1}",
         )
         .await?;
     wait_until(Duration::from_secs(60), || async {
@@ -486,6 +486,28 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
         serde_json::json!({"netuid": 1, "hotkey": ours1, "emission": 5000, "incentive": 0.5}),
     )
     .await?;
+    // Before anyone registers, status says who goes next: replica 0, by the next registration.
+    w.chain.advance(FINALITY_LAG).await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(status_reason(&miners, "m", "AtRisk").await?
+            == Some(("True".into(), "NextToBePruned".into())))
+    })
+    .await?;
+    let s = miners.get("m").await?.status.unwrap_or_default();
+    let r0 = s
+        .replica_statuses
+        .iter()
+        .find(|r| r.index == 0)
+        .context("replica 0")?;
+    assert_eq!(
+        (r0.prune_rank, r0.registrations_until_pruned),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        r0.diagnosis.as_ref().map(|d| d.reason),
+        Some(subnet_operator::crd::fleet::DiagnosisReason::NextToBePruned)
+    );
+    assert_eq!(r0.immune_blocks_left, Some(0));
     // A newcomer registers into the full subnet: replica 0's UID is pruned.
     let newcomer = hex::encode(Hotkey::generate()?.public());
     post(
@@ -536,6 +558,16 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
     // reRegister: Never — nothing is spent again.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(ours().await?, 2, "re-registered under reRegister: Never");
+    let s = miners.get("m").await?.status.unwrap_or_default();
+    let r0 = s
+        .replica_statuses
+        .iter()
+        .find(|r| r.index == 0)
+        .context("replica 0")?;
+    assert_eq!(
+        r0.diagnosis.as_ref().map(|d| d.reason),
+        Some(subnet_operator::crd::fleet::DiagnosisReason::NotRegistered)
+    );
 
     // reRegister: Always — it registers again.
     miners
@@ -556,6 +588,13 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
         Ok(status_reason(&miners, "m", "Deregistered")
             .await?
             .is_some_and(|(s, _)| s == "False"))
+    })
+    .await?;
+    // Registered again (immune, and the subnet's floor of non-immune UIDs keeps the rest):
+    // no longer within one registration of pruning.
+    w.chain.advance(FINALITY_LAG).await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(status_reason(&miners, "m", "AtRisk").await? == Some(("False".into(), "Safe".into())))
     })
     .await?;
     Ok(())

@@ -225,6 +225,8 @@ async fn reconcile_fleet<K: FleetKind>(obj: &K, ctx: &Context) -> Result<Action>
     let before = obj.fleet_status().map(|s| &s.conditions[..]);
     announce_ready_change(ctx, obj, before, &desired.conditions).await;
     announce_degraded_change(ctx, obj, before, &desired.conditions).await;
+    announce_transition(ctx, obj, before, &desired.conditions, types::AT_RISK, true).await;
+    announce_transition(ctx, obj, before, &desired.conditions, types::EARNING, false).await;
     let block_time = chain.as_ref().map(|c| c.block_time());
     Ok(match requeue_after(&observed, ctx.resync, block_time) {
         Some(after) => Action::requeue(after),
@@ -659,6 +661,40 @@ async fn announce_degraded_change<K>(
         EventType::Normal
     };
     ctx.publish(obj, type_, &new.reason, new.message.clone())
+        .await;
+}
+
+/// Publishes an event when condition `type_` changes status or reason: a Warning when it
+/// enters its bad state (`bad` is the status that is bad: True for `AtRisk`, False for
+/// `Earning`), a Normal one when it leaves it. A condition that first appears in its good
+/// state says nothing.
+async fn announce_transition<K>(
+    ctx: &Context,
+    obj: &K,
+    before: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
+    after: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+    bad: bool,
+) where
+    K: Resource<DynamicType = ()>,
+{
+    let old = before.and_then(|c| find(c, type_));
+    let Some(new) = find(after, type_) else {
+        return;
+    };
+    if old.map(|c| (&c.status, &c.reason)) == Some((&new.status, &new.reason)) {
+        return;
+    }
+    let is_bad = (new.status == "True") == bad;
+    if !is_bad && old.is_none() {
+        return;
+    }
+    let kind = if is_bad {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    ctx.publish(obj, kind, &new.reason, new.message.clone())
         .await;
 }
 

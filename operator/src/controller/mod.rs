@@ -8,6 +8,7 @@ pub mod apply;
 pub mod build;
 pub mod children;
 pub mod context;
+pub mod diagnosis;
 pub mod error;
 pub mod fleet;
 pub mod keys;

@@ -2,6 +2,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::diagnosis;
 use super::keys::KeysObservation;
 use super::registration::RegistrationObservation;
 use super::validate::Problem;
@@ -191,6 +192,14 @@ pub fn fleet(
             _ => None,
         };
     }
+    // Once the subnet was read: why each replica earns or not.
+    let chain_read = observed
+        .registration
+        .as_ref()
+        .is_some_and(|r| r.price_guard.is_some());
+    for r in &mut status.replica_statuses {
+        r.diagnosis = chain_read.then(|| diagnosis::diagnose(r));
+    }
     let ready = match &observed.problem {
         Some(p) => NewCondition {
             type_: types::READY,
@@ -341,6 +350,15 @@ pub fn fleet(
             generation,
             now,
         );
+        if chain_read {
+            let risk = spec.registration.risk_registrations;
+            for c in [
+                diagnosis::at_risk_condition(&status.replica_statuses, risk),
+                diagnosis::earning_condition(&status.replica_statuses),
+            ] {
+                set_condition(&mut status.conditions, c, generation, now);
+            }
+        }
     }
     if let Some(v) = &observed.validators {
         for c in [&v.permitted, &v.fresh] {
@@ -364,6 +382,7 @@ pub fn fleet(
         set_condition(&mut status.conditions, c, generation, now);
     }
     set_condition(&mut status.conditions, ready, generation, now);
+    diagnosis::settle_countdowns(previous, &mut status);
     status
 }
 

@@ -23,6 +23,10 @@ pub mod types {
     /// Who keeps registrations under `maxPriceTao`: True when the chain does
     /// (`register_limit`), False when only the operator's check before sending does.
     pub const PRICE_GUARD: &str = "PriceGuard";
+    /// Some replica is within `registration.riskRegistrations` registrations of being pruned.
+    pub const AT_RISK: &str = "AtRisk";
+    /// Every registered replica earns (incentive, dividends or emission above 0).
+    pub const EARNING: &str = "Earning";
     /// A localnet Subnet's scaffold is complete (subnet created, started, configured, funded).
     pub const SCAFFOLDED: &str = "Scaffolded";
 }

@@ -228,6 +228,18 @@ pub struct RegistrationSpec {
     /// Plan only: report in status what would be registered and spent, send nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// The fleet is `AtRisk` while a replica would be pruned within this many registrations on
+    /// the subnet (default 3; 1 means only the next one).
+    #[serde(default = "default_risk_registrations")]
+    #[schemars(range(min = 1, max = 65536))]
+    pub risk_registrations: u32,
+}
+
+/// `registration.riskRegistrations` when unset.
+pub const DEFAULT_RISK_REGISTRATIONS: u32 = 3;
+
+fn default_risk_registrations() -> u32 {
+    DEFAULT_RISK_REGISTRATIONS
 }
 
 impl Default for RegistrationSpec {
@@ -238,6 +250,7 @@ impl Default for RegistrationSpec {
             budget: None,
             re_register: ReRegister::Never,
             dry_run: false,
+            risk_registrations: DEFAULT_RISK_REGISTRATIONS,
         }
     }
 }
@@ -760,6 +773,22 @@ pub struct ReplicaStatus {
     /// Block until which the UID is immune to pruning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immune_until_block: Option<u64>,
+    /// Blocks of immunity left at the block this status was written from. It is not rewritten
+    /// every block (`immuneUntilBlock` is exact); 0 once immunity is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immune_blocks_left: Option<u64>,
+    /// Position in the chain's prune order: 0 is pruned first once the subnet is full. Unset
+    /// while registered when the chain would not reach it (the owner's hotkeys, or kept by
+    /// `MinNonImmuneUids`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_rank: Option<u32>,
+    /// How many registrations on the subnet it takes to prune this UID (the open slots fill
+    /// first): 1 means the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registrations_until_pruned: Option<u32>,
+    /// Why the replica earns, or why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
     /// Incentive (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incentive: Option<f64>,
@@ -820,6 +849,68 @@ pub struct ReplicaStatus {
     /// Validators: the block of the last restart for stale weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights_restart_block: Option<u64>,
+}
+
+/// Why a replica earns, or why not: one reason and a message for people.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnosis {
+    /// The reason.
+    pub reason: DiagnosisReason,
+    /// What it means and what to do.
+    pub message: String,
+}
+
+/// The reasons a replica earns or does not, worst first.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+pub enum DiagnosisReason {
+    /// The hotkey holds no UID on the subnet.
+    NotRegistered,
+    /// The next registration on the subnet prunes this UID.
+    NextToBePruned,
+    /// The pod is not ready.
+    PodNotReady,
+    /// The chain has no axon for the hotkey: the program has not called `serve_axon`.
+    AxonNotServed,
+    /// The chain's axon is not the address the pod was told to announce.
+    AxonMismatch,
+    /// Within its immunity period: earning is not expected yet.
+    Immune,
+    /// Registered, served, past immunity, and nothing earned (incentive, dividends and emission
+    /// are 0): validators give it no weight.
+    NoIncentive,
+    /// It earns.
+    Earning,
+}
+
+impl DiagnosisReason {
+    /// Every reason, worst first (the order of the derive).
+    pub const ALL: [Self; 8] = [
+        Self::NotRegistered,
+        Self::NextToBePruned,
+        Self::PodNotReady,
+        Self::AxonNotServed,
+        Self::AxonMismatch,
+        Self::Immune,
+        Self::NoIncentive,
+        Self::Earning,
+    ];
+
+    /// The name as it appears in status and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRegistered => "NotRegistered",
+            Self::NextToBePruned => "NextToBePruned",
+            Self::PodNotReady => "PodNotReady",
+            Self::AxonNotServed => "AxonNotServed",
+            Self::AxonMismatch => "AxonMismatch",
+            Self::Immune => "Immune",
+            Self::NoIncentive => "NoIncentive",
+            Self::Earning => "Earning",
+        }
+    }
 }
 
 /// An axon address.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use super::super::keys::HotkeyRef;
+use crate::chain::prune::{immune_blocks_left, prune_order};
 use crate::chain::{
     AccountId, DispatchError, PriceModel, ProxyCheck, ProxyType, RegisterCall, SubnetSnapshot,
     TxOutcome,
@@ -228,6 +229,8 @@ pub fn record_chain_state(
     hotkeys: &BTreeMap<u32, HotkeyRef>,
 ) -> Vec<u32> {
     let mut lost = vec![];
+    // A registration sent now lands in the next block at the earliest.
+    let order = prune_order(snapshot, snapshot.block + 1);
     for r in &mut status.replica_statuses {
         let Some(h) = hotkeys.get(&r.index) else {
             continue;
@@ -240,6 +243,13 @@ pub fn record_chain_state(
                 r.registered = true;
                 r.uid = Some(n.uid);
                 r.immune_until_block = Some(n.registered_at + u64::from(snapshot.immunity_period));
+                r.immune_blocks_left = Some(immune_blocks_left(
+                    n.registered_at,
+                    snapshot.immunity_period,
+                    snapshot.block,
+                ));
+                r.prune_rank = order.rank(n.uid);
+                r.registrations_until_pruned = order.registrations_until_pruned(n.uid);
                 r.incentive = Some(n.incentive);
                 r.emission_rao = Some(n.emission);
                 r.trust = Some(n.trust);
@@ -270,6 +280,9 @@ pub fn record_chain_state(
                 r.registered = false;
                 r.uid = None;
                 r.immune_until_block = None;
+                r.immune_blocks_left = None;
+                r.prune_rank = None;
+                r.registrations_until_pruned = None;
                 r.incentive = None;
                 r.emission_rao = None;
                 r.trust = None;
