@@ -343,14 +343,15 @@ fn scraped_families(body: &str) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// Families only a registration on a live chain, a failing reconcile or a validator restart
-/// produce; `every_documented_metric_is_exported` in the operator crate covers them, and the
+/// Families only a registration on a live chain, a failing reconcile, a validator restart or a
+/// replica diagnosed from the chain's figures produce; `every_documented_metric_is_exported` in the operator crate covers them, and the
 /// registration tests exercise them against the simulation.
 const NOT_IN_THIS_SCRAPE: &[&str] = &[
     "subnet_operator_reconcile_errors_total",
     "subnet_operator_extrinsics_total",
     "subnet_operator_stale_weight_restarts_total",
     "subnet_operator_registration_price_rao",
+    "subnet_operator_replica_diagnosis",
 ];
 
 #[tokio::test]
@@ -546,6 +547,8 @@ fn alerts_name_only_exported_metrics_and_link_their_runbooks() -> Result<()> {
         "subnet_operator_registration_price_rao",
         "subnet_operator_reconcile_errors_total",
         "subnet_operator_leader",
+        "subnet_operator_replica_registrations_until_pruned",
+        "subnet_operator_replica_diagnosis",
     ] {
         assert!(used.contains(m), "no alert watches {m}");
     }
@@ -695,6 +698,8 @@ fn dashboard_panels_name_only_exported_metrics() -> Result<()> {
         "subnet_operator_reconcile_errors_total",
         "subnet_operator_chain_errors_total",
         "subnet_operator_reconcile_duration_seconds",
+        "subnet_operator_replica_diagnosis",
+        "subnet_operator_replica_registrations_until_pruned",
     ] {
         assert!(used.contains(m), "no panel shows {m}");
     }

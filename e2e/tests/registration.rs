@@ -968,3 +968,205 @@ async fn sample(pods: &Api<k8s_openapi::api::core::v1::Pod>, uids: &mut PodUids)
     }
     Ok(())
 }
+
+/// The diagnosis of one replica of fleet `name`, if status has one.
+async fn diagnosis_of(
+    api: &Api<Miner>,
+    name: &str,
+    index: u32,
+) -> Result<Option<subnet_operator::crd::fleet::DiagnosisReason>> {
+    let s = api.get(name).await?.status.unwrap_or_default();
+    Ok(s.replica_statuses
+        .iter()
+        .find(|r| r.index == index)
+        .and_then(|r| r.diagnosis.as_ref().map(|d| d.reason)))
+}
+
+/// Waits up to 30 s for the diagnoses of Miner `m`'s replicas 0.. to be `want`; the last seen
+/// in the error otherwise.
+async fn wait_for_reasons(
+    api: &Api<Miner>,
+    want: &[subnet_operator::crd::fleet::DiagnosisReason],
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut seen = vec![];
+        for i in 0..want.len() {
+            seen.push(diagnosis_of(api, "m", u32::try_from(i)?).await?);
+        }
+        if seen.iter().zip(want).all(|(s, w)| *s == Some(*w)) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("diagnoses {seen:?}, not {want:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn each_replica_is_diagnosed_and_the_earning_condition_follows() -> Result<()> {
+    use subnet_operator::crd::fleet::DiagnosisReason as D;
+    let Some(w) = world_subnet(
+        "diag",
+        "{netuid: 1, burnTao: \"0.1\", burnHalfLife: 360, maxUids: 32, immunityPeriod: 200, tempo: 10}",
+        Hotkey::generate()?,
+        "",
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let op = w.operator("op-diag")?;
+    let signer = w.coldkey_signer().await?;
+    let miners = w
+        .miner(4, &signer, "{mode: Burn, maxPriceTao: \"10\"}")
+        .await?;
+    // A second fleet whose pod can never be scheduled (64 GPUs): registered, never ready.
+    e2e::fixtures::FleetYaml {
+        name: "g",
+        coldkey: &w.coldkey,
+        replicas: 1,
+        signer: &signer,
+        registration: "{mode: Burn, maxPriceTao: \"10\"}",
+        extra: "  gpu: {count: 64}\n",
+    }
+    .create::<Miner>(&w.client, &w.ns)
+    .await?;
+    // Registered, pods ready and exposed, no axon served yet: AxonNotServed.
+    let status = || async { anyhow::Ok(miners.get("m").await?.status.unwrap_or_default()) };
+    wait_until(Duration::from_secs(120), || async {
+        let s = status().await?;
+        Ok(s.replica_statuses.len() == 4
+            && s.replica_statuses.iter().all(|r| {
+                r.diagnosis.as_ref().map(|d| d.reason) == Some(D::AxonNotServed)
+                    && r.axon_exposed.is_some()
+            }))
+    })
+    .await
+    .with_context(|| "AxonNotServed for all four")?;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(diagnosis_of(&miners, "g", 0).await? == Some(D::PodNotReady))
+    })
+    .await?;
+    assert_eq!(
+        status_reason(&miners, "m", "Earning").await?,
+        Some(("False".into(), "AxonNotServed".into()))
+    );
+
+    // The programs serve their axons: replicas 0, 2, 3 where they were exposed, replica 1 on
+    // another port. Replica 2 earns at once; the others are still immune.
+    let s = status().await?;
+    let hotkey_hex = |i: u32| -> Result<String> {
+        let r = s
+            .replica_statuses
+            .iter()
+            .find(|r| r.index == i)
+            .context("replica")?;
+        Ok(hex::encode(subnet_operator::keys::ss58_decode(
+            r.hotkey.as_deref().context("hotkey")?,
+        )?))
+    };
+    let post = |path: &'static str, body: serde_json::Value| {
+        let addr = w.chain.addr.clone();
+        async move { e2e::http_post_json(&addr, path, &body).await }
+    };
+    for r in &s.replica_statuses {
+        let exposed = r.axon_exposed.clone().context("exposed")?;
+        let port = if r.index == 1 {
+            exposed.port.wrapping_add(1)
+        } else {
+            exposed.port
+        };
+        post(
+            "/admin/axon",
+            serde_json::json!({"netuid": 1, "hotkey": hotkey_hex(r.index)?, "ip": exposed.ip, "port": port}),
+        )
+        .await?;
+    }
+    post(
+        "/admin/performance",
+        serde_json::json!({"netuid": 1, "hotkey": hotkey_hex(2)?, "emission": 1000, "incentive": 0.25}),
+    )
+    .await?;
+    // Performance changes the best block's state; the operator reads the finalized one.
+    w.chain.advance(FINALITY_LAG + 1).await?;
+    wait_for_reasons(
+        &miners,
+        &[D::Immune, D::AxonMismatch, D::Earning, D::Immune],
+    )
+    .await?;
+    let s = status().await?;
+    let r0 = s
+        .replica_statuses
+        .iter()
+        .find(|r| r.index == 0)
+        .context("0")?;
+    assert!(r0.immune_blocks_left.is_some_and(|b| b > 0), "{r0:?}");
+    // Immunity runs out: replicas 0 and 3 earn nothing (NoIncentive).
+    w.chain.advance(200).await?;
+    w.chain.advance(FINALITY_LAG).await?;
+    wait_for_reasons(
+        &miners,
+        &[D::NoIncentive, D::AxonMismatch, D::Earning, D::NoIncentive],
+    )
+    .await?;
+    assert_eq!(
+        status_reason(&miners, "m", "Earning").await?,
+        Some(("False".into(), "AxonMismatch".into()))
+    );
+    // The metric carries the same reasons, one series per replica.
+    let ns = w.ns.clone();
+    let series = |replica: &'static str, reason: &'static str| {
+        let (ns, op) = (ns.clone(), &op);
+        async move {
+            op.metric(
+                "subnet_operator_replica_diagnosis",
+                &[
+                    &format!(r#"namespace="{ns}""#),
+                    r#"name="m""#,
+                    &format!(r#"replica="{replica}""#),
+                    &format!(r#"reason="{reason}""#),
+                ],
+            )
+            .await
+        }
+    };
+    wait_until(Duration::from_secs(30), || async {
+        Ok(series("0", "NoIncentive").await? == 1.0 && series("0", "Immune").await? == 0.0)
+    })
+    .await?;
+    // Fixed: replica 1 serves where it was exposed, 0 and 3 are given weight. All earn.
+    post(
+        "/admin/axon",
+        serde_json::json!({"netuid": 1, "hotkey": hotkey_hex(1)?, "ip": s.replica_statuses[1].axon_exposed.as_ref().map(|a| a.ip.clone()), "port": s.replica_statuses[1].axon_exposed.as_ref().map(|a| a.port)}),
+    )
+    .await?;
+    for i in [0, 1, 3] {
+        post(
+            "/admin/performance",
+            serde_json::json!({"netuid": 1, "hotkey": hotkey_hex(i)?, "emission": 500, "incentive": 0.1}),
+        )
+        .await?;
+    }
+    w.chain.advance(FINALITY_LAG + 1).await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(status_reason(&miners, "m", "Earning").await?
+            == Some(("True".into(), "AllEarning".into())))
+    })
+    .await?;
+    // The transition to earning was announced once, as a Normal event.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), &w.ns);
+    wait_until(Duration::from_secs(30), || async {
+        Ok(events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("AllEarning") && e.type_.as_deref() == Some("Normal")
+            }))
+    })
+    .await?;
+    Ok(())
+}

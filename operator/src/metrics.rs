@@ -110,6 +110,29 @@ pub struct ReplicaLabels {
     pub replica: String,
 }
 
+/// Labels of one replica's diagnosis: the replica and its reason (one of the eight
+/// [`crate::crd::fleet::DiagnosisReason`]s; a replica has one series, that of its reason now).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DiagnosisLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// `Miner` or `Validator`.
+    pub kind: String,
+    /// Resource name.
+    pub name: String,
+    /// Replica index.
+    pub replica: String,
+    /// The diagnosis reason, e.g. `NoIncentive`.
+    pub reason: String,
+}
+
+/// What was published of one fleet, to remove the series that went away.
+#[derive(Clone, Debug, Default)]
+struct Published {
+    replicas: Vec<ReplicaLabels>,
+    diagnoses: Vec<DiagnosisLabels>,
+}
+
 /// Per-replica gauges (one family per quantity).
 #[derive(Clone, Default)]
 pub struct ReplicaGauges {
@@ -131,6 +154,14 @@ pub struct ReplicaGauges {
     pub blocks_since_weights: Family<ReplicaLabels, Gauge>,
     /// 1 when the chain's axon differs from the exposed one.
     pub axon_drift: Family<ReplicaLabels, Gauge>,
+    /// Position in the subnet's prune order (0 = next out; -1 when not registered or never
+    /// reached).
+    pub prune_rank: Family<ReplicaLabels, Gauge>,
+    /// Registrations on the subnet until this replica is pruned (-1 when not registered or
+    /// never reached).
+    pub registrations_until_pruned: Family<ReplicaLabels, Gauge>,
+    /// 1 for the replica's diagnosis reason now.
+    pub diagnosis: Family<DiagnosisLabels, Gauge>,
 }
 
 /// All metrics of the operator.
@@ -170,7 +201,7 @@ pub struct Metrics {
     /// Burn spent by each fleet since it was created, in rao.
     pub spent: Family<FleetLabels, Gauge>,
     /// Replica labels published per fleet, to remove those of replicas that went away.
-    published: Arc<std::sync::Mutex<std::collections::HashMap<FleetLabels, Vec<ReplicaLabels>>>>,
+    published: Arc<std::sync::Mutex<std::collections::HashMap<FleetLabels, Published>>>,
 }
 
 /// Every metric name the operator exports (as scraped, with suffixes), for docs and tests.
@@ -197,6 +228,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "subnet_operator_replica_validator_permit",
     "subnet_operator_replica_blocks_since_weights",
     "subnet_operator_replica_axon_drift",
+    "subnet_operator_replica_prune_rank",
+    "subnet_operator_replica_registrations_until_pruned",
+    "subnet_operator_replica_diagnosis",
     "subnet_operator_registration_price_rao",
     "subnet_operator_spent_rao",
 ];
@@ -335,6 +369,21 @@ impl Metrics {
             "replica_axon_drift",
             "1 when the chain's axon differs from the exposed address",
             r.axon_drift.clone(),
+        );
+        registry.register(
+            "replica_prune_rank",
+            "Position of the replica in its subnet's prune order (0 = next out, -1 = not reached)",
+            r.prune_rank.clone(),
+        );
+        registry.register(
+            "replica_registrations_until_pruned",
+            "Registrations on the subnet until the replica is pruned (-1 = not reached)",
+            r.registrations_until_pruned.clone(),
+        );
+        registry.register(
+            "replica_diagnosis",
+            "1 for the replica's diagnosis reason (why it earns or does not)",
+            r.diagnosis.clone(),
         );
         let registration_price = Family::<FleetLabels, Gauge>::default();
         let spent = Family::<FleetLabels, Gauge>::default();
@@ -477,7 +526,7 @@ impl Metrics {
     /// that are gone.
     pub fn publish_fleet(&self, fleet: &FleetLabels, status: &crate::crd::fleet::FleetStatus) {
         let g = &self.replica;
-        let mut now = vec![];
+        let mut now = Published::default();
         for r in &status.replica_statuses {
             let l = ReplicaLabels {
                 namespace: fleet.namespace.clone(),
@@ -503,7 +552,23 @@ impl Metrics {
             g.axon_drift
                 .get_or_create(&l)
                 .set(i64::from(r.axon_drift.unwrap_or(false)));
-            now.push(l);
+            let rank = |v: Option<u32>| v.map_or(-1, i64::from);
+            g.prune_rank.get_or_create(&l).set(rank(r.prune_rank));
+            g.registrations_until_pruned
+                .get_or_create(&l)
+                .set(rank(r.registrations_until_pruned));
+            if let Some(d) = &r.diagnosis {
+                let dl = DiagnosisLabels {
+                    namespace: l.namespace.clone(),
+                    kind: l.kind.clone(),
+                    name: l.name.clone(),
+                    replica: l.replica.clone(),
+                    reason: d.reason.as_str().to_string(),
+                };
+                g.diagnosis.get_or_create(&dl).set(1);
+                now.diagnoses.push(dl);
+            }
+            now.replicas.push(l);
         }
         if let Some(p) = status
             .registration_price_tao
@@ -526,7 +591,14 @@ impl Metrics {
         let before = published
             .insert(fleet.clone(), now.clone())
             .unwrap_or_default();
-        for gone in before.iter().filter(|l| !now.contains(l)) {
+        for gone in before
+            .diagnoses
+            .iter()
+            .filter(|l| !now.diagnoses.contains(l))
+        {
+            g.diagnosis.remove(gone);
+        }
+        for gone in before.replicas.iter().filter(|l| !now.replicas.contains(l)) {
             g.registered.remove(gone);
             g.uid.remove(gone);
             g.incentive.remove(gone);
@@ -536,6 +608,8 @@ impl Metrics {
             g.permit.remove(gone);
             g.blocks_since_weights.remove(gone);
             g.axon_drift.remove(gone);
+            g.prune_rank.remove(gone);
+            g.registrations_until_pruned.remove(gone);
         }
     }
 
@@ -575,6 +649,10 @@ mod tests {
                 registered: true,
                 uid: Some(7),
                 incentive: Some(0.25),
+                diagnosis: Some(crate::crd::fleet::Diagnosis {
+                    reason: crate::crd::fleet::DiagnosisReason::Earning,
+                    message: "uid 7 earns".into(),
+                }),
                 ..Default::default()
             }],
             ..Default::default()
@@ -644,5 +722,60 @@ mod tests {
         let text = m.encode().unwrap_or_default();
         assert!(text.contains(r#"replica="0""#));
         assert!(!text.contains(r#"replica="1""#), "{text}");
+    }
+
+    #[test]
+    fn a_replica_has_one_diagnosis_series_and_its_prune_rank() {
+        use crate::crd::fleet::{Diagnosis, DiagnosisReason, ReplicaStatus};
+        let m = Metrics::new();
+        let fleet = FleetLabels {
+            namespace: "ns".into(),
+            kind: "Miner".into(),
+            name: "m".into(),
+        };
+        let replica = |reason, rank: Option<u32>| ReplicaStatus {
+            index: 0,
+            registered: rank.is_some(),
+            prune_rank: rank,
+            registrations_until_pruned: rank.map(|r| r + 1),
+            diagnosis: Some(Diagnosis {
+                reason,
+                message: String::new(),
+            }),
+            ..Default::default()
+        };
+        let mut status = crate::crd::fleet::FleetStatus {
+            replica_statuses: vec![replica(DiagnosisReason::NextToBePruned, Some(0))],
+            ..Default::default()
+        };
+        m.publish_fleet(&fleet, &status);
+        let text = m.encode().unwrap_or_default();
+        let l = r#"{namespace="ns",kind="Miner",name="m",replica="0""#;
+        assert!(
+            text.contains(&format!("subnet_operator_replica_prune_rank{l}}} 0")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "subnet_operator_replica_registrations_until_pruned{l}}} 1"
+            )),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "subnet_operator_replica_diagnosis{l},reason=\"NextToBePruned\"}} 1"
+        )));
+        status.replica_statuses = vec![replica(DiagnosisReason::NotRegistered, None)];
+        m.publish_fleet(&fleet, &status);
+        let text = m.encode().unwrap_or_default();
+        assert!(!text.contains("NextToBePruned"), "{text}");
+        assert!(text.contains(&format!(
+            "subnet_operator_replica_diagnosis{l},reason=\"NotRegistered\"}} 1"
+        )));
+        assert!(text.contains(&format!("subnet_operator_replica_prune_rank{l}}} -1")));
+        status.replica_statuses.clear();
+        m.publish_fleet(&fleet, &status);
+        let text = m.encode().unwrap_or_default();
+        assert!(!text.contains("replica_diagnosis{"), "{text}");
+        assert!(!text.contains("replica_prune_rank{"), "{text}");
     }
 }

@@ -156,17 +156,10 @@ impl ChainCache {
             }
         }
         let mut i = self.lock();
-        let uids = |s: &Option<Arc<SubnetSnapshot>>| {
-            s.as_ref().map(|s| {
-                s.neurons
-                    .iter()
-                    .map(|n| (n.uid, n.hotkey))
-                    .collect::<Vec<_>>()
-            })
-        };
-        let changed = read
-            .iter()
-            .any(|(n, new)| i.snapshots.get(n).map(uids) != Some(uids(new)));
+        let changed = read.iter().any(|(n, new)| {
+            i.snapshots.get(n).map(|s| s.as_deref().map(Verdicts::of))
+                != Some(new.as_deref().map(Verdicts::of))
+        });
         if changed {
             self.changes.send_modify(|c| *c += 1);
         }
@@ -180,8 +173,10 @@ impl ChainCache {
         moved || !todo.is_empty()
     }
 
-    /// A receiver that changes whenever registrations or deregistrations happen on a watched
-    /// subnet (the controllers reconcile their fleets on it).
+    /// A receiver that changes whenever what a fleet's status says of a watched subnet changes:
+    /// a registration or deregistration, a neuron's earnings, axon or pruning score, a neuron's
+    /// immunity running out, the subnet's size or immunity period (the controllers reconcile
+    /// their fleets on it). Blocks that change none of these wake nobody.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
@@ -259,6 +254,52 @@ async fn next_head(stream: &mut super::HeadStream, quiet: Duration) -> Wake {
     }
 }
 
+/// What the fleets' status and diagnoses read of a snapshot, per neuron (uid, hotkey, when it
+/// registered, emission, incentive and dividends as bits, axon, pruning score, immune at the
+/// next block) and for the subnet (size and immunity period): two snapshots with equal verdicts
+/// give every fleet the same status, but for the blocks counted down.
+#[derive(PartialEq)]
+struct Verdicts<'a> {
+    subnet: (u16, u16),
+    neurons: Vec<NeuronVerdict<'a>>,
+}
+
+type NeuronVerdict<'a> = (
+    u16,
+    &'a super::AccountId,
+    u64,
+    u64,
+    (u64, u64),
+    Option<&'a super::Axon>,
+    u16,
+    bool,
+);
+
+impl<'a> Verdicts<'a> {
+    fn of(s: &'a SubnetSnapshot) -> Self {
+        let next = s.block.saturating_add(1);
+        Self {
+            subnet: (s.max_uids, s.immunity_period),
+            neurons: s
+                .neurons
+                .iter()
+                .map(|n| {
+                    (
+                        n.uid,
+                        &n.hotkey,
+                        n.registered_at,
+                        n.emission,
+                        (n.incentive.to_bits(), n.dividends.to_bits()),
+                        n.axon.as_ref(),
+                        n.pruning_score,
+                        super::prune::is_immune(n.registered_at, s.immunity_period, next),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +356,44 @@ mod tests {
     ) -> Arc<ChainCache> {
         let changes = tokio::sync::watch::channel(0).0;
         ChainCache::new(chain, metrics.clone(), label, pin, changes)
+    }
+
+    #[tokio::test]
+    async fn fleets_are_woken_by_what_their_status_reads_not_by_every_block() {
+        let g: Genesis =
+            serde_yaml::from_str("{finalityLag: 0, subnets: [{netuid: 1, immunityPeriod: 10}]}")
+                .unwrap_or_else(|e| panic!("{e}"));
+        let mem = Arc::new(MemoryChain::new(&g).unwrap_or_else(|e| panic!("{e}")));
+        let metrics = Metrics::new();
+        let cache = cache_of(mem.clone(), &metrics, "chain", None);
+        let wakes = cache.subscribe();
+        let woken = || *wakes.borrow();
+        cache.watch(1);
+        assert!(cache.refresh().await);
+        let first = woken();
+        // A registration wakes the fleets.
+        let hotkey = [7u8; 32];
+        mem.set_balance([8u8; 32], 1_000_000_000_000);
+        let registered = mem.register_other(1, hotkey, [8u8; 32]);
+        assert!(registered.is_ok(), "{registered:?}");
+        assert!(cache.refresh().await);
+        assert_eq!(woken(), first + 1);
+        // A block that changes nothing they show does not.
+        mem.advance(1);
+        assert!(cache.refresh().await);
+        assert_eq!(woken(), first + 1);
+        // New earnings do.
+        mem.set_performance(1, hotkey, 1000, 0.5);
+        mem.advance(1);
+        assert!(cache.refresh().await);
+        assert_eq!(woken(), first + 2);
+        // So does the end of the neuron's immunity, once.
+        mem.advance(10);
+        assert!(cache.refresh().await);
+        assert_eq!(woken(), first + 3);
+        mem.advance(5);
+        assert!(cache.refresh().await);
+        assert_eq!(woken(), first + 3);
     }
 
     #[tokio::test]

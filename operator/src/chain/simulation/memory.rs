@@ -354,6 +354,19 @@ impl MemoryChain {
         }
     }
 
+    /// The neuron of `hotkey` serves `axon` (`serve_axon`, signed by the hotkey), in a new block.
+    pub fn serve_axon(&self, netuid: u16, hotkey: AccountId, axon: super::super::Axon) {
+        let mut s = self.lock();
+        if let Some(n) = s
+            .subnets
+            .get_mut(&netuid)
+            .and_then(|sub| sub.snapshot.neurons.iter_mut().find(|n| n.hotkey == hotkey))
+        {
+            n.axon = Some(axon);
+        }
+        produce_block(&mut s);
+    }
+
     /// The neuron of `hotkey` sets weights now (`LastUpdate` becomes this block), in a new block.
     pub fn set_weights(&self, netuid: u16, hotkey: AccountId) {
         let mut s = self.lock();

@@ -71,6 +71,19 @@ pub struct NeuronAction {
     pub rao: u64,
 }
 
+/// An admin request: a neuron serves its axon.
+#[derive(Serialize, Deserialize)]
+pub struct ServeAxon {
+    /// Netuid.
+    pub netuid: u16,
+    /// Hotkey (hex).
+    pub hotkey: String,
+    /// IP address.
+    pub ip: String,
+    /// Port.
+    pub port: u16,
+}
+
 /// An admin request: someone else registers a hotkey.
 #[derive(Serialize, Deserialize)]
 pub struct RegisterOther {
@@ -107,6 +120,7 @@ pub fn router(chain: Shared) -> Router {
         .route("/admin/performance", post(set_performance))
         .route("/admin/register-other", post(register_other))
         .route("/admin/weights", post(set_weights))
+        .route("/admin/axon", post(serve_axon))
         .route("/admin/stake", post(add_stake))
         .route("/admin/burns", get(burns))
         .route("/admin/txs", get(txs))
@@ -185,6 +199,22 @@ async fn set_weights(State(c): State<Shared>, Json(a): Json<NeuronAction>) -> Ap
     match account(&a.hotkey) {
         Ok(h) => {
             c.set_weights(a.netuid, h);
+            Json(Ok(()))
+        }
+        Err(e) => Json(Err(ChainError::Other(e))),
+    }
+}
+async fn serve_axon(State(c): State<Shared>, Json(a): Json<ServeAxon>) -> ApiResult<()> {
+    match account(&a.hotkey) {
+        Ok(h) => {
+            c.serve_axon(
+                a.netuid,
+                h,
+                crate::chain::Axon {
+                    ip: a.ip,
+                    port: a.port,
+                },
+            );
             Json(Ok(()))
         }
         Err(e) => Json(Err(ChainError::Other(e))),
