@@ -955,7 +955,9 @@ fn dispatch_register(
     if netuid == 0 {
         return err("RegistrationNotPermittedOnRootSubnet");
     }
-    let block = s.block;
+    // Every extrinsic lands in the next block: the runtime runs it there, and records (and
+    // judges immunity at) that block's number.
+    let block = s.block + 1;
     let Some(sub) = s.subnets.get(&netuid) else {
         return err("SubnetNotExists");
     };
@@ -1206,6 +1208,17 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         c.apply(&tx).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_registration_is_recorded_at_the_block_that_includes_it() {
+        let (c, s) = chain(256);
+        let hk = hotkey();
+        let o = register(&c, &s, hk, u64::MAX);
+        let snap = c.lock().subnets[&1].snapshot.clone();
+        // Like `BlockAtRegistration`: the number of the block the extrinsic ran in.
+        assert_eq!(o.block, snap.block);
+        assert_eq!(snap.neuron(&hk).map(|n| n.registered_at), Some(o.block));
     }
 
     #[test]
