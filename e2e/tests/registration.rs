@@ -1103,6 +1103,14 @@ async fn each_replica_is_diagnosed_and_the_earning_condition_follows() -> Result
         .find(|r| r.index == 0)
         .context("0")?;
     assert!(r0.immune_blocks_left.is_some_and(|b| b > 0), "{r0:?}");
+    // Where the immunity counts from: the chain's registration block, in status too.
+    assert_eq!(
+        r0.registered_at_block
+            .zip(r0.immune_until_block)
+            .map(|(a, u)| u - a),
+        Some(200),
+        "{r0:?}"
+    );
     // Immunity runs out: replicas 0 and 3 earn nothing (NoIncentive).
     w.chain.advance(200).await?;
     w.chain.advance(FINALITY_LAG).await?;
@@ -1155,18 +1163,15 @@ async fn each_replica_is_diagnosed_and_the_earning_condition_follows() -> Result
             == Some(("True".into(), "AllEarning".into())))
     })
     .await?;
-    // The transition to earning was announced once, as a Normal event.
-    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), &w.ns);
-    wait_until(Duration::from_secs(30), || async {
-        Ok(events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("AllEarning") && e.type_.as_deref() == Some("Normal")
-            }))
-    })
+    // The transition to earning was announced, as a Normal event.
+    let e = e2e::fixtures::wait_for_event(
+        &w.client,
+        &w.ns,
+        "AllEarning",
+        Some("m"),
+        Duration::from_secs(30),
+    )
     .await?;
+    assert_eq!(e.type_.as_deref(), Some("Normal"));
     Ok(())
 }

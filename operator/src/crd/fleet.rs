@@ -770,6 +770,9 @@ pub struct ReplicaStatus {
     /// UID on the subnet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u16>,
+    /// Block the UID was registered at, as the chain records it (`BlockAtRegistration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_at_block: Option<u64>,
     /// Block until which the UID is immune to pruning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immune_until_block: Option<u64>,

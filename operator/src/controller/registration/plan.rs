@@ -242,6 +242,7 @@ pub fn record_chain_state(
             Some(n) => {
                 r.registered = true;
                 r.uid = Some(n.uid);
+                r.registered_at_block = Some(n.registered_at);
                 r.immune_until_block = Some(n.registered_at + u64::from(snapshot.immunity_period));
                 r.immune_blocks_left = Some(immune_blocks_left(
                     n.registered_at,
@@ -279,6 +280,7 @@ pub fn record_chain_state(
                 }
                 r.registered = false;
                 r.uid = None;
+                r.registered_at_block = None;
                 r.immune_until_block = None;
                 r.immune_blocks_left = None;
                 r.prune_rank = None;
