@@ -6,6 +6,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY operator ./operator
 COPY e2e ./e2e
+# Every workspace member must be present for cargo to load the workspace.
+COPY kubectl-subnet ./kubectl-subnet
 RUN cargo build --locked --release -p subnet-operator --bin subnet-operator \
     && cp target/release/subnet-operator /subnet-operator
 
