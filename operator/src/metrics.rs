@@ -342,7 +342,7 @@ impl Metrics {
         );
         registry.register(
             "replica_emission_rao",
-            "Emission of the replica per epoch, in rao",
+            "Emission of the replica per epoch, in 1e-9 of the subnet token (alpha on dTAO runtimes)",
             r.emission.clone(),
         );
         registry.register(
@@ -352,7 +352,7 @@ impl Metrics {
         );
         registry.register(
             "replica_stake_rao",
-            "Stake of the replica on the subnet, in rao",
+            "Stake of the replica on the subnet, in 1e-9 of the subnet token (alpha on dTAO runtimes)",
             r.stake.clone(),
         );
         registry.register(

@@ -668,7 +668,8 @@ pub struct FleetStatus {
     /// Validators: replicas holding a validator permit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permitted_replicas: Option<i32>,
-    /// Validators: stake of all replicas on the subnet, in TAO.
+    /// Validators: stake of all replicas on the subnet, in whole tokens of the subnet as the
+    /// chain reports them (alpha on dynamic-TAO runtimes, TAO before; the name predates alpha).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_stake_tao: Option<String>,
     /// Validators: the oldest last-weights block among the replicas.
@@ -795,13 +796,15 @@ pub struct ReplicaStatus {
     /// Incentive (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incentive: Option<f64>,
-    /// Emission per epoch, in rao.
+    /// Emission per epoch, in 10⁻⁹ of the subnet's token as the chain reports it (alpha on
+    /// dynamic-TAO runtimes, TAO before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emission_rao: Option<u64>,
     /// Trust (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<f64>,
-    /// Stake on the subnet, in rao.
+    /// Stake on the subnet, in 10⁻⁹ of the subnet's token as the chain reports it (alpha on
+    /// dynamic-TAO runtimes, TAO before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stake_rao: Option<u64>,
     /// The axon the chain has for this hotkey.
