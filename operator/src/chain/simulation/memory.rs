@@ -341,34 +341,16 @@ impl MemoryChain {
         self.lock().proxies.push((real, delegate));
     }
 
-    /// Sets a neuron's emission and incentive (what an epoch would do).
-    pub fn set_performance(&self, netuid: u16, hotkey: AccountId, emission: u64, incentive: f64) {
-        let mut s = self.lock();
-        if let Some(n) = s
-            .subnets
-            .get_mut(&netuid)
-            .and_then(|sub| sub.snapshot.neurons.iter_mut().find(|n| n.hotkey == hotkey))
-        {
-            n.emission = emission;
-            n.incentive = incentive;
-        }
-    }
-
-    /// The neuron of `hotkey` serves `axon` (`serve_axon`, signed by the hotkey), in a new block.
-    pub fn serve_axon(&self, netuid: u16, hotkey: AccountId, axon: super::super::Axon) {
-        let mut s = self.lock();
-        if let Some(n) = s
-            .subnets
-            .get_mut(&netuid)
-            .and_then(|sub| sub.snapshot.neurons.iter_mut().find(|n| n.hotkey == hotkey))
-        {
-            n.axon = Some(axon);
-        }
-        produce_block(&mut s);
-    }
-
-    /// The neuron of `hotkey` sets weights now (`LastUpdate` becomes this block), in a new block.
-    pub fn set_weights(&self, netuid: u16, hotkey: AccountId) {
+    /// Changes the neuron of `hotkey` on `netuid`, if there is one, with `f` (given the current
+    /// block); then produces a block when `in_block` (an extrinsic's effect), else the change
+    /// rides with the next block (an epoch's).
+    fn update_neuron(
+        &self,
+        netuid: u16,
+        hotkey: AccountId,
+        in_block: bool,
+        f: impl FnOnce(&mut Neuron, u64),
+    ) {
         let mut s = self.lock();
         let block = s.block;
         if let Some(n) = s
@@ -376,23 +358,37 @@ impl MemoryChain {
             .get_mut(&netuid)
             .and_then(|sub| sub.snapshot.neurons.iter_mut().find(|n| n.hotkey == hotkey))
         {
-            n.last_update = block;
+            f(n, block);
         }
-        produce_block(&mut s);
+        if in_block {
+            produce_block(&mut s);
+        }
+    }
+
+    /// Sets a neuron's emission and incentive (what an epoch would do).
+    pub fn set_performance(&self, netuid: u16, hotkey: AccountId, emission: u64, incentive: f64) {
+        self.update_neuron(netuid, hotkey, false, |n, _| {
+            n.emission = emission;
+            n.incentive = incentive;
+        });
+    }
+
+    /// The neuron of `hotkey` serves `axon` (`serve_axon`, signed by the hotkey), in a new block.
+    pub fn serve_axon(&self, netuid: u16, hotkey: AccountId, axon: super::super::Axon) {
+        self.update_neuron(netuid, hotkey, true, |n, _| n.axon = Some(axon));
+    }
+
+    /// The neuron of `hotkey` sets weights now (`LastUpdate` becomes this block), in a new block.
+    pub fn set_weights(&self, netuid: u16, hotkey: AccountId) {
+        self.update_neuron(netuid, hotkey, true, |n, block| n.last_update = block);
     }
 
     /// Adds stake to `hotkey` on `netuid` (`add_stake`), in a new block. Permits follow at the
     /// next epoch.
     pub fn add_stake(&self, netuid: u16, hotkey: AccountId, rao: u64) {
-        let mut s = self.lock();
-        if let Some(n) = s
-            .subnets
-            .get_mut(&netuid)
-            .and_then(|sub| sub.snapshot.neurons.iter_mut().find(|n| n.hotkey == hotkey))
-        {
+        self.update_neuron(netuid, hotkey, true, |n, _| {
             n.stake = n.stake.saturating_add(rao);
-        }
-        produce_block(&mut s);
+        });
     }
 
     /// Registers `hotkey` for `coldkey` as someone else would (paying the burn from `coldkey`,
