@@ -558,14 +558,8 @@ async fn pruning_deregisters_and_re_registration_follows_the_policy() -> Result<
     // reRegister: Never — nothing is spent again.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(ours().await?, 2, "re-registered under reRegister: Never");
-    let s = miners.get("m").await?.status.unwrap_or_default();
-    let r0 = s
-        .replica_statuses
-        .iter()
-        .find(|r| r.index == 0)
-        .context("replica 0")?;
     assert_eq!(
-        r0.diagnosis.as_ref().map(|d| d.reason),
+        diagnosis_of(&miners, "m", 0).await?,
         Some(subnet_operator::crd::fleet::DiagnosisReason::NotRegistered)
     );
 

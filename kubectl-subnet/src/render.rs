@@ -2,6 +2,7 @@
 //! objects (or of their [`crate::view`]s).
 
 use serde::Serialize;
+use subnet_operator::crd::fleet::RegistrationMode;
 
 use crate::Error;
 use crate::cli::Output;
@@ -63,10 +64,12 @@ pub fn status_table(v: &StatusView) -> String {
         ),
     ));
     let r = &v.registration;
-    let mode = match (r.mode.as_str(), r.dry_run) {
-        ("Burn", true) => "Burn, dry run (plans only: see `kubectl subnet plan`)".to_string(),
-        ("Burn", false) => "Burn".to_string(),
-        (m, _) => format!("{m} (the operator registers nothing)"),
+    let mode = match (r.mode, r.dry_run) {
+        (RegistrationMode::Burn, true) => {
+            "Burn, dry run (plans only: see `kubectl subnet plan`)".to_string()
+        }
+        (RegistrationMode::Burn, false) => "Burn".to_string(),
+        (RegistrationMode::Manual, _) => "Manual (the operator registers nothing)".to_string(),
     };
     let limit = match &r.max_price_tao {
         Some(max) => format!(", at most {max} TAO each"),
@@ -148,7 +151,7 @@ pub fn status_table(v: &StatusView) -> String {
             r.axon_on_chain.clone().unwrap_or_default(),
             r.diagnosis
                 .as_ref()
-                .map(|d| d.reason.clone())
+                .map(|d| d.reason.as_str().to_string())
                 .unwrap_or_default(),
             opt(r.prune_rank),
         ]);
@@ -281,7 +284,7 @@ pub fn diagnose_table(v: &DiagnoseView) -> String {
             let mut reasons: Vec<String> = f
                 .reasons
                 .iter()
-                .map(|r| format!("{} {}", r.count, r.reason))
+                .map(|r| format!("{} {}", r.count, r.reason.as_str()))
                 .collect();
             if f.undiagnosed > 0 {
                 reasons.push(format!("{} undiagnosed", f.undiagnosed));
@@ -294,7 +297,7 @@ pub fn diagnose_table(v: &DiagnoseView) -> String {
                 f.kind.clone(),
                 f.name.clone(),
                 f.desired_replicas.to_string(),
-                f.worst.clone().unwrap_or_default(),
+                f.worst.map(|w| w.as_str().to_string()).unwrap_or_default(),
                 reasons.join(", "),
                 condition_cell(f.at_risk.as_ref()),
                 condition_cell(f.earning.as_ref()),
@@ -318,9 +321,12 @@ pub fn plan_table(v: &PlanView) -> String {
         vec![(v.kind.as_str(), format!("{}/{}", v.namespace, v.name))];
     head.push((
         "Mode",
-        match (v.mode.as_str(), v.dry_run) {
-            ("Burn", true) => "Burn, dry run (the operator sends nothing)".to_string(),
-            (m, _) => m.to_string(),
+        match (v.mode, v.dry_run) {
+            (RegistrationMode::Burn, true) => {
+                "Burn, dry run (the operator sends nothing)".to_string()
+            }
+            (RegistrationMode::Burn, false) => "Burn".to_string(),
+            (RegistrationMode::Manual, _) => "Manual".to_string(),
         },
     ));
     match &v.plan {

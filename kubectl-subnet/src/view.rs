@@ -11,7 +11,8 @@ use serde::Serialize;
 use subnet_operator::crd::Subnet;
 use subnet_operator::crd::common::{rao_to_tao, tao_to_rao};
 use subnet_operator::crd::fleet::{
-    DiagnosisReason, FleetStatus, RegistrationMode, ReplicaStatus, SpendStatus,
+    DiagnosisReason, FleetStatus, ReRegister, RegistrationMode, ReplicaPhase, ReplicaStatus,
+    SpendStatus,
 };
 
 use crate::cli::BlockTime;
@@ -125,7 +126,7 @@ pub struct SubnetView {
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationView {
     /// `Burn` or `Manual`.
-    pub mode: String,
+    pub mode: RegistrationMode,
     /// Plan only (`spec.registration.dryRun`).
     pub dry_run: bool,
     /// `spec.registration.maxPriceTao`.
@@ -136,7 +137,7 @@ pub struct RegistrationView {
     /// Who keeps registrations under the limit: `Chain` or `Client`.
     pub price_guard: Option<String>,
     /// `Never` or `Always`.
-    pub re_register: String,
+    pub re_register: ReRegister,
     /// `Proxy` or `Coldkey`, when the signer is loaded.
     pub signer_kind: Option<String>,
     /// The signer's SS58 address (public).
@@ -228,7 +229,7 @@ pub struct ReplicaView {
     /// The pod's name.
     pub pod: Option<String>,
     /// Where the workload stands (`Ready`, `Pending`, …).
-    pub phase: Option<String>,
+    pub phase: Option<ReplicaPhase>,
     /// Whether the hotkey holds a UID.
     pub registered: bool,
     /// UID on the subnet.
@@ -279,7 +280,7 @@ pub struct ReplicaView {
 #[serde(rename_all = "camelCase")]
 pub struct DiagnosisView {
     /// One of the operator's reasons, e.g. `AxonNotServed`.
-    pub reason: String,
+    pub reason: DiagnosisReason,
     /// What it means and what to do.
     pub message: String,
 }
@@ -405,7 +406,7 @@ fn replica_view(
         index: r.index,
         hotkey: r.hotkey.clone(),
         pod: r.pod.clone(),
-        phase: r.phase.map(|p| p.to_string()),
+        phase: r.phase,
         registered: r.registered,
         uid: r.uid,
         registered_at_block,
@@ -420,7 +421,7 @@ fn replica_view(
         axon_exposed: r.axon_exposed.as_ref().map(addr),
         axon_drift: r.axon_drift,
         diagnosis: r.diagnosis.as_ref().map(|d| DiagnosisView {
-            reason: d.reason.as_str().to_string(),
+            reason: d.reason,
             message: d.message.clone(),
         }),
         prune_rank: r.prune_rank,
@@ -451,13 +452,6 @@ fn price_now(status: &FleetStatus, subnet: &SubnetLookup) -> Option<String> {
     from_subnet.or_else(|| status.registration_price_tao.clone())
 }
 
-fn mode_str(m: RegistrationMode) -> &'static str {
-    match m {
-        RegistrationMode::Burn => "Burn",
-        RegistrationMode::Manual => "Manual",
-    }
-}
-
 fn registration_view(
     fleet: &Fleet,
     status: &FleetStatus,
@@ -465,16 +459,12 @@ fn registration_view(
 ) -> RegistrationView {
     let reg = &fleet.spec.registration;
     RegistrationView {
-        mode: mode_str(reg.mode).to_string(),
+        mode: reg.mode,
         dry_run: reg.dry_run,
         max_price_tao: reg.max_price_tao.clone(),
         price_now_tao: price_now(status, subnet),
         price_guard: status.price_guard.clone(),
-        re_register: match reg.re_register {
-            subnet_operator::crd::fleet::ReRegister::Never => "Never",
-            subnet_operator::crd::fleet::ReRegister::Always => "Always",
-        }
-        .to_string(),
+        re_register: reg.re_register,
         signer_kind: status.registration_signer.as_ref().map(|s| s.kind.clone()),
         signer: status.registration_signer.as_ref().map(|s| s.ss58.clone()),
     }
@@ -535,7 +525,7 @@ pub struct FleetDiagnosis {
     pub desired_replicas: i32,
     /// The worst reason among the replicas (the operator's order: `NotRegistered` first,
     /// `Earning` last); `null` when no replica has a diagnosis.
-    pub worst: Option<String>,
+    pub worst: Option<DiagnosisReason>,
     /// Replicas per reason, worst first (reasons no replica has are left out).
     pub reasons: Vec<ReasonCount>,
     /// Replicas in the status without a diagnosis yet.
@@ -544,8 +534,6 @@ pub struct FleetDiagnosis {
     pub at_risk: Option<ConditionView>,
     /// The `Earning` condition.
     pub earning: Option<ConditionView>,
-    #[serde(skip)]
-    worst_reason: Option<DiagnosisReason>,
 }
 
 /// How many replicas have one reason.
@@ -553,7 +541,7 @@ pub struct FleetDiagnosis {
 #[serde(rename_all = "camelCase")]
 pub struct ReasonCount {
     /// The reason.
-    pub reason: String,
+    pub reason: DiagnosisReason,
     /// Replicas with it.
     pub count: usize,
 }
@@ -567,7 +555,7 @@ pub fn diagnose_view(
 ) -> DiagnoseView {
     let mut out: Vec<FleetDiagnosis> = fleets.iter().map(fleet_diagnosis).collect();
     out.sort_by(|a, b| {
-        let key = |d: &FleetDiagnosis| (d.worst_reason.is_none(), d.worst_reason);
+        let key = |d: &FleetDiagnosis| (d.worst.is_none(), d.worst);
         key(a)
             .cmp(&key(b))
             .then_with(|| a.name.cmp(&b.name))
@@ -601,21 +589,17 @@ fn fleet_diagnosis(f: &Fleet) -> FleetDiagnosis {
         namespace: f.namespace.clone(),
         name: f.name.clone(),
         desired_replicas: f.spec.replicas,
-        worst: worst.map(|w| w.as_str().to_string()),
+        worst,
         reasons: DiagnosisReason::ALL
             .iter()
             .filter_map(|k| {
                 let count = reasons.iter().filter(|r| *r == k).count();
-                (count > 0).then(|| ReasonCount {
-                    reason: k.as_str().to_string(),
-                    count,
-                })
+                (count > 0).then_some(ReasonCount { reason: *k, count })
             })
             .collect(),
         undiagnosed: status.replica_statuses.len() - reasons.len(),
         at_risk: condition(AT_RISK),
         earning: condition(EARNING),
-        worst_reason: worst,
     }
 }
 
@@ -630,7 +614,7 @@ pub struct PlanView {
     /// Name.
     pub name: String,
     /// `Burn` or `Manual`.
-    pub mode: String,
+    pub mode: RegistrationMode,
     /// `spec.registration.dryRun`.
     pub dry_run: bool,
     /// The operator's plan (`status.plan`), written only in dry-run mode.
@@ -723,7 +707,7 @@ pub fn plan_view(fleet: &Fleet, subnet: &SubnetLookup) -> PlanView {
         kind: fleet.kind.as_str().to_string(),
         namespace: fleet.namespace.clone(),
         name: fleet.name.clone(),
-        mode: mode_str(reg.mode).to_string(),
+        mode: reg.mode,
         dry_run: reg.dry_run,
         plan,
         no_plan_reason,

@@ -275,7 +275,10 @@ fn diagnose_lists_the_worst_first_then_by_name() {
     let v = diagnose_view(&fleets, &[], Some("a"));
     let names: Vec<&str> = v.fleets.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["beta", "val", "alpha", "zeta", "idle"]);
-    assert_eq!(v.fleets[0].worst.as_deref(), Some("NotRegistered"));
+    assert_eq!(
+        v.fleets[0].worst,
+        Some(subnet_operator::crd::fleet::DiagnosisReason::NotRegistered)
+    );
     assert_eq!(v.fleets[0].undiagnosed, 1);
     assert_eq!(v.fleets[4].worst, None);
     insta::assert_snapshot!(diagnose_table(&v));
